@@ -1,0 +1,1 @@
+"""Data sources and formats: the official query lists, INQUIRE-Rerank, annotations, embedding folders."""

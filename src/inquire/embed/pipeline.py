@@ -1,0 +1,128 @@
+"""Streaming, ordered batch embedding with decoding overlapped with the model.
+
+Items arrive as ``(key, payload)`` pairs (payload: encoded bytes or a file path) from any source.
+Batches are decoded and preprocessed in a pool of worker processes while the model encodes the
+previous batch; at most ``prefetch`` batches are in flight, so memory stays bounded however large
+the source. Output order equals input order, which lets writers produce the same files however
+often a job is interrupted and resumed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing as mp
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..models.base import ImageTransform
+from .decode import DecodeError, decode_image
+
+Item = tuple[Any, Any]  # (key, payload)
+
+
+@dataclass
+class PreparedBatch:
+    keys: list[Any]
+    pixels: torch.Tensor | None
+    skipped: list[tuple[Any, str]] = field(default_factory=list)
+
+
+@dataclass
+class EmbeddedBatch:
+    """Embeddings of the decodable items of one input batch, in input order, and what was skipped."""
+
+    keys: list[Any]
+    embeddings: np.ndarray
+    skipped: list[tuple[Any, str]]
+    n_input: int
+
+
+def prepare_batch(transform: ImageTransform, items: list[Item]) -> PreparedBatch:
+    """Decode and preprocess one batch; undecodable items are listed with their reason."""
+    keys, tensors, skipped = [], [], []
+    for key, payload in items:
+        try:
+            tensors.append(transform(decode_image(payload)))
+            keys.append(key)
+        except DecodeError as exc:
+            skipped.append((key, str(exc)))
+    pixels = torch.stack(tensors) if tensors else None
+    return PreparedBatch(keys, pixels, skipped)
+
+
+def default_workers() -> int:
+    """One decoding worker per core beyond the first (the model keeps one busy), at least one."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def _init_worker() -> None:
+    # Workers preprocess one image at a time: intra-op threads would only fight the model for cores.
+    torch.set_num_threads(1)
+
+
+def embed_stream(
+    encode: Callable[[torch.Tensor], np.ndarray],
+    transform: ImageTransform,
+    items: Iterable[Item],
+    *,
+    batch_size: int = 64,
+    workers: int | None = None,
+    prefetch: int = 2,
+    pin_memory: bool = False,
+    on_batch: Callable[[int], None] | None = None,
+) -> Iterator[EmbeddedBatch]:
+    """Yield embedded batches of ``items`` in order.
+
+    ``encode`` maps a pixel batch to unit-norm embeddings (an embedder's ``encode_images``);
+    ``workers=0`` decodes in this process (the plain loop, useful for debugging and as the
+    benchmark baseline). ``on_batch`` is called with each batch's input size (progress bars).
+    """
+    workers = default_workers() if workers is None else workers
+    batches = _chunks(items, batch_size)
+    if workers == 0:
+        prepared: Iterator[PreparedBatch] = (prepare_batch(transform, b) for b in batches)
+        yield from _encode_all(encode, prepared, pin_memory, on_batch)
+        return
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    with ctx.Pool(workers, initializer=_init_worker) as pool:
+        yield from _encode_all(encode, _prefetched(pool, transform, batches, workers * prefetch), pin_memory, on_batch)
+
+
+def _prefetched(pool, transform: ImageTransform, batches: Iterator[list[Item]], depth: int) -> Iterator[PreparedBatch]:
+    pending: deque = deque()
+    for batch in batches:
+        pending.append(pool.apply_async(prepare_batch, (transform, batch)))
+        if len(pending) >= depth:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
+
+
+def _encode_all(
+    encode: Callable[[torch.Tensor], np.ndarray],
+    prepared: Iterator[PreparedBatch],
+    pin_memory: bool,
+    on_batch: Callable[[int], None] | None,
+) -> Iterator[EmbeddedBatch]:
+    for batch in prepared:
+        n_input = len(batch.keys) + len(batch.skipped)
+        if batch.pixels is None:
+            emb = np.zeros((0, 0), dtype=np.float32)
+        else:
+            pixels = batch.pixels.pin_memory() if pin_memory else batch.pixels
+            emb = encode(pixels)
+        if on_batch is not None:
+            on_batch(n_input)
+        yield EmbeddedBatch(batch.keys, emb, batch.skipped, n_input)
+
+
+def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk

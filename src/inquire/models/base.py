@@ -1,0 +1,85 @@
+"""The interface every image-text embedding model implements.
+
+One small interface lets the embedding pipeline, the rerank task, search and the CLIP scorer
+treat open_clip and transformers checkpoints alike. Embeddings leave a model as float32 numpy
+arrays with unit L2 norm, so cosine similarity is a plain dot product everywhere downstream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..device import autocast_dtype
+
+ImageTransform = Callable[[Image.Image], torch.Tensor]
+
+
+class Embedder(ABC):
+    """A text and image encoder into one shared embedding space."""
+
+    #: the canonical spec string (``open_clip:ViT-B-32/openai``); names the model in outputs
+    spec: str
+    device: torch.device
+
+    @property
+    @abstractmethod
+    def image_transform(self) -> ImageTransform:
+        """PIL image → CHW float tensor, exactly the model's evaluation preprocessing.
+
+        Picklable, so decoding and preprocessing can run in worker processes.
+        """
+
+    @abstractmethod
+    def _encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Raw image features for a batch already on ``self.device``."""
+
+    @abstractmethod
+    def _encode_texts(self, texts: list[str]) -> torch.Tensor:
+        """Raw text features for a list of texts."""
+
+    @property
+    def identity(self) -> str:
+        """The cache key of this model's outputs (see :func:`inquire.models.model_identity`)."""
+        from . import model_identity
+
+        return model_identity(self.spec)
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension (computed once from a tiny text, which every backend supports)."""
+        if not hasattr(self, "_dim"):
+            self._dim = int(self.encode_texts(["a"]).shape[1])
+        return self._dim
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        dtype = autocast_dtype(self.device)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def encode_images(self, pixels: torch.Tensor) -> np.ndarray:
+        """Unit-norm float32 embeddings of a preprocessed image batch (N, C, H, W)."""
+        with torch.inference_mode(), self._autocast():
+            feats = self._encode_images(pixels.to(self.device, non_blocking=True))
+        return _normalize(feats)
+
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Unit-norm float32 embeddings of texts."""
+        chunks = []
+        for start in range(0, len(texts), batch_size):
+            with torch.inference_mode(), self._autocast():
+                chunks.append(_normalize(self._encode_texts(list(texts[start : start + batch_size]))))
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), dtype=np.float32)
+
+
+def _normalize(feats: torch.Tensor) -> np.ndarray:
+    feats = feats.float()
+    feats = feats / feats.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return feats.cpu().numpy()
+

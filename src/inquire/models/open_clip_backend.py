@@ -1,0 +1,77 @@
+"""open_clip checkpoints: built-in architectures with pretrained tags, ``hf-hub:`` and ``local-dir:``."""
+
+from __future__ import annotations
+
+import difflib
+import torch
+
+from ..errors import InquireError
+from .base import Embedder, ImageTransform
+
+
+class OpenClipEmbedder(Embedder):
+    """An open_clip model. ``name`` is ``ARCH/TAG``, ``hf-hub:ORG/REPO`` or ``local-dir:PATH``."""
+
+    def __init__(self, name: str, device: torch.device):
+        import open_clip
+
+        self.spec = f"open_clip:{name}"
+        self.device = device
+        arch, pretrained = _split_name(name)
+        try:
+            model, _, transform = open_clip.create_model_and_transforms(
+                arch, pretrained=pretrained, device=device
+            )
+            self._tokenizer = open_clip.get_tokenizer(arch)
+        except FileNotFoundError as exc:
+            raise InquireError(f"Model {self.spec}: {exc}") from None
+        except RuntimeError as exc:
+            raise InquireError(_explain_runtime_error(self.spec, arch, exc)) from None
+        except (OSError, ValueError) as exc:
+            raise InquireError(
+                f"Could not load {self.spec} ({exc}). If this machine has no network, save the model "
+                "as an open_clip folder elsewhere and use open_clip:local-dir:PATH."
+            ) from None
+        if pretrained is None and not arch.startswith(("hf-hub:", "local-dir:")):
+            raise InquireError(
+                f"{self.spec} names no pretrained weights: use open_clip:{arch}/TAG "
+                f"(tags: {', '.join(open_clip.list_pretrained_tags_by_model(arch)) or 'none'})."
+            )
+        self._model = model.eval()
+        self._transform = transform
+
+    @property
+    def image_transform(self) -> ImageTransform:
+        return self._transform
+
+    def _encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self._model.encode_image(pixels)
+
+    def _encode_texts(self, texts: list[str]) -> torch.Tensor:
+        return self._model.encode_text(self._tokenizer(texts).to(self.device))
+
+    @property
+    def visual(self) -> torch.nn.Module:
+        """The image tower alone (pixels → unnormalised embedding), for exporting to other runtimes."""
+        return self._model.visual
+
+
+def _split_name(name: str) -> tuple[str, str | None]:
+    if name.startswith(("hf-hub:", "local-dir:")):
+        return name, None
+    arch, _, tag = name.partition("/")
+    return arch, (tag or None)
+
+
+def _explain_runtime_error(spec: str, arch: str, exc: RuntimeError) -> str:
+    import open_clip
+
+    text = str(exc)
+    if "not found" in text.lower() and "config" in text.lower():
+        close = difflib.get_close_matches(arch, open_clip.list_models(), n=5, cutoff=0.5)
+        hint = f" Close matches: {', '.join(close)}." if close else ""
+        return f"Unknown open_clip architecture {arch!r} in {spec}.{hint} `python -c 'import open_clip; print(open_clip.list_models())'` lists all."
+    if "pretrained" in text.lower() or "tag" in text.lower():
+        tags = open_clip.list_pretrained_tags_by_model(arch)
+        return f"Unknown pretrained tag in {spec}. Tags for {arch}: {', '.join(tags) or 'none'}."
+    return f"Could not load {spec}: {text}"

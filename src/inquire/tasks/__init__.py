@@ -1,0 +1,1 @@
+"""Benchmark tasks: INQUIRE-Rerank, scoring of external runs, and their shared outputs."""

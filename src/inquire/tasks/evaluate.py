@@ -1,0 +1,131 @@
+"""Scoring a run written by any system (``inquire evaluate``).
+
+The run is checked against the benchmark's candidates before anything is scored: an unknown
+query or image, a repeated (query, image) pair or a missing candidate is an error that names the
+rows, because any of them would silently change the numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data.queries import canonical_split, normalize_text
+from ..errors import InquireError
+from .rerank import load_split
+from .results import default_out_dir, summarize, write_outputs
+from .scoring import score_run, with_query_info
+
+RUN_COLUMNS = ["query", "inat24_image_id", "score"]
+
+
+def read_run(path: str | Path) -> pd.DataFrame:
+    """A run file (CSV or parquet) with at least ``query``, ``inat24_image_id`` and ``score``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InquireError(f"Run file {path} does not exist.")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            df = pd.read_parquet(path)
+        else:
+            df = pd.read_csv(path)
+    except Exception as exc:  # parser errors of both formats: report, no traceback
+        raise InquireError(f"Could not read run file {path}: {exc}") from None
+    missing = [c for c in RUN_COLUMNS if c not in df.columns]
+    if missing:
+        raise InquireError(
+            f"Run file {path} lacks column(s) {', '.join(missing)}; a run needs {', '.join(RUN_COLUMNS)} "
+            "(one row per query and candidate image)."
+        )
+    scores = pd.to_numeric(df["score"], errors="coerce")
+    bad = np.flatnonzero(scores.isna().to_numpy())
+    if len(bad):
+        raise InquireError(f"Run file {path}: score is missing or not a number in {_rows(bad, path)}.")
+    df["score"] = scores.astype(float)
+    return df
+
+
+def _rows(index: np.ndarray, path: Path, limit: int = 10) -> str:
+    """Human row references: CSV line numbers (header is line 1) or 1-based parquet rows."""
+    csv = path.suffix.lower() not in (".parquet", ".pq")
+    shown = [str(i + 2 if csv else i + 1) for i in index[:limit]]
+    more = f" and {len(index) - limit} more" if len(index) > limit else ""
+    return f"{'line' if csv else 'row'}{'s' if len(index) > 1 else ''} {', '.join(shown)}{more}"
+
+
+def check_rerank_run(run: pd.DataFrame, labels: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Join a run to the split's labels, refusing anything that would bias the score."""
+    run = run.reset_index(drop=True)
+    run["query_text"] = run["query"].map(normalize_text)
+    labels = labels.assign(query_text=labels["query"].map(normalize_text))
+    known_queries = set(labels["query_text"])
+
+    unknown_q = np.flatnonzero(~run["query_text"].isin(known_queries).to_numpy())
+    if len(unknown_q):
+        names = "; ".join(repr(q) for q in pd.unique(run["query"].iloc[unknown_q])[:3])
+        raise InquireError(f"Run file {path}: {_rows(unknown_q, path)} name queries not in this split ({names}). Check --split.")
+
+    try:
+        image_ids = pd.to_numeric(run["inat24_image_id"], errors="raise").astype("int64")
+    except (ValueError, TypeError):
+        raise InquireError(f"Run file {path}: inat24_image_id must be the integer iNat24 image ids.") from None
+    run["inat24_image_id"] = image_ids
+    dup = np.flatnonzero(run.duplicated(["query_text", "inat24_image_id"], keep="first").to_numpy())
+    if len(dup):
+        raise InquireError(f"Run file {path}: {_rows(dup, path)} repeat a (query, inat24_image_id) pair; give each pair once.")
+
+    merged = run.drop(columns=["query"]).merge(
+        labels.drop(columns=["score"], errors="ignore"), on=["query_text", "inat24_image_id"], how="left", indicator=True
+    )
+    stray = np.flatnonzero((merged["_merge"] == "left_only").to_numpy())
+    if len(stray):
+        raise InquireError(
+            f"Run file {path}: {_rows(stray, path)} name images that are not candidates of their query in this split."
+        )
+    counts = merged.groupby("query_id").size()
+    expected = labels.groupby("query_id").size()
+    short = expected[expected.index.isin(counts.index)] - counts.reindex(expected.index).dropna()
+    short = short[short > 0]
+    absent = expected.index.difference(counts.index)
+    if len(short) or len(absent):
+        parts = []
+        if len(short):
+            parts.append(f"{int(short.sum())} candidate(s) of {len(short)} query(ies) are missing (e.g. query_id {short.index[0]})")
+        if len(absent):
+            parts.append(f"{len(absent)} of the split's {len(expected)} queries are absent (e.g. query_id {absent[0]})")
+        raise InquireError(
+            f"Run file {path}: " + "; ".join(parts) + ". Score every candidate of every query; a candidate your "
+            "system cannot score should get its lowest score, not be left out."
+        )
+    return merged.drop(columns=["_merge", "query_text"])
+
+
+def evaluate_run(
+    run_path: str | Path,
+    *,
+    task: str = "rerank",
+    split: str,
+    data_dir: str | Path | None = None,
+    queries_path: str | Path | None = None,
+    k: int = 50,
+    out_dir: str | Path | None = None,
+) -> tuple[Path, dict, pd.DataFrame]:
+    """Score a run file; writes ``per_query.csv`` and ``summary.json`` and returns them."""
+    if task != "rerank":
+        raise InquireError(f"Unknown task {task!r} (--task): this version scores 'rerank' runs.")
+    split = canonical_split(split)
+    run_path = Path(run_path)
+    run = read_run(run_path)
+    _, labels = load_split(split, data_dir, queries_path)
+    merged = check_rerank_run(run, labels, run_path)
+    per_query, _ = score_run(merged, k=k)
+    per_query = with_query_info(per_query, labels)
+    summary = summarize(
+        per_query, task="rerank", split=split, model=run_path.stem if run_path.stem != "run" else run_path.parent.name,
+        k=k, run_file=str(run_path), n_candidates=int(len(merged)),
+    )
+    out = Path(out_dir) if out_dir is not None else default_out_dir("evaluate", split, run_path.parent.name + "-" + run_path.stem)
+    write_outputs(out, summary, per_query)
+    return out, summary, per_query

@@ -1,0 +1,167 @@
+"""INQUIRE-Rerank with an embedding model: embed, rank each query's 100 candidates, score.
+
+Stages are timed and recorded in ``summary.json``. Image and text embeddings are cached by
+(model identity, image id or text); the model is loaded only when something is not cached, so a
+second run with the same model finishes in about a second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ..data import rerank as rerank_data
+from ..data.queries import attach_query_ids, canonical_split, load_queries, normalize_text
+from ..embed.cache import EmbeddingCache
+from ..models import model_identity, resolve_spec
+from .results import default_out_dir, summarize, write_outputs
+from .scoring import score_run, with_query_info
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    summary: dict
+    per_query: pd.DataFrame
+    run: pd.DataFrame
+
+
+class Stopwatch:
+    """Wall seconds per named stage, for ``summary.json``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
+
+
+def load_split(split: str, data_dir: str | Path | None, queries_path: str | Path | None) -> tuple[list[Path], pd.DataFrame]:
+    """The split's parquet files and its labels joined to the official query ids and categories."""
+    files = rerank_data.rerank_files(split, data_dir)
+    labels = rerank_data.load_labels(files)
+    info = attach_query_ids(labels["query"], load_queries(split, queries_path), source=str(files[0].parent))
+    labels = labels.drop(columns=[c for c in ("supercategory", "category", "iconic_group") if c in labels])
+    return files, labels.merge(info, on="query", how="left", validate="many_to_one")
+
+
+class CachedEmbeddings:
+    """Image and text embeddings of one model, computed only for what the cache lacks.
+
+    The model itself is loaded on first need; a fully cached run never loads it.
+    """
+
+    def __init__(self, spec: str, *, device: str | None, batch_size: int, workers: int | None, cache_dir: Path | None):
+        self.spec = resolve_spec(spec)
+        identity = model_identity(self.spec)
+        self.images = EmbeddingCache(identity, "image", root=cache_dir)
+        self.texts = EmbeddingCache(identity, "text", root=cache_dir)
+        self._device, self.batch_size, self.workers = device, batch_size, workers
+        self.n_images_embedded = 0
+
+    @property
+    @cache  # noqa: B019 - one embedder per instance, for the instance's lifetime
+    def embedder(self):
+        from ..models import create_embedder
+
+        return create_embedder(self.spec, self._device)
+
+    def image_embeddings(
+        self, image_ids: list, payloads: Callable[[set], object]
+    ) -> tuple[dict, dict]:
+        """Embeddings of ``image_ids`` and the ids that failed to decode (failures are not cached,
+        so a later run tries them again). ``payloads(wanted)`` yields ``(id, bytes)`` for those ids."""
+        from ..embed.pipeline import embed_stream
+
+        todo = self.images.missing(image_ids)
+        failed: dict = {}
+        if todo:
+            model = self.embedder
+            with tqdm(total=len(todo), desc="embedding images", unit="img") as bar:
+                for batch in embed_stream(
+                    model.encode_images, model.image_transform, payloads(set(todo)),
+                    batch_size=self.batch_size, workers=self.workers,
+                    pin_memory=model.device.type == "cuda", on_batch=bar.update,
+                ):
+                    self.images.put(batch.keys, batch.embeddings)
+                    failed.update(batch.skipped)
+            self.n_images_embedded = len(todo) - len(failed)
+        ok = [i for i in image_ids if i not in failed]
+        return dict(zip(ok, self.images.get(ok))), failed
+
+    def text_embeddings(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of ``texts`` (cached by normalised text)."""
+        keys = [normalize_text(t) for t in texts]
+        todo = self.texts.missing(keys)
+        if todo:
+            self.texts.put(todo, self.embedder.encode_texts(todo))
+        return self.texts.get(keys)
+
+
+def run_rerank(
+    model: str,
+    split: str,
+    *,
+    data_dir: str | Path | None = None,
+    queries_path: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    k: int = 50,
+    device: str | None = None,
+    batch_size: int = 64,
+    workers: int | None = None,
+    cache_dir: Path | None = None,
+) -> RunResult:
+    """Evaluate an embedding model on INQUIRE-Rerank and write the run's files."""
+    split = canonical_split(split)
+    clock = Stopwatch()
+    embeddings = CachedEmbeddings(model, device=device, batch_size=batch_size, workers=workers, cache_dir=cache_dir)
+    with clock.stage("load_data"):
+        files, labels = load_split(split, data_dir, queries_path)
+    image_ids = pd.unique(labels["inat24_image_id"]).tolist()
+    with clock.stage("embed_images"):
+        image_emb, failed = embeddings.image_embeddings(
+            image_ids, lambda wanted: rerank_data.iter_images(files, wanted)
+        )
+    with clock.stage("embed_text"):
+        texts = labels.drop_duplicates("query_id")[["query_id", "query"]]
+        text_emb = dict(zip(texts["query_id"], embeddings.text_embeddings(texts["query"].tolist())))
+    with clock.stage("score"):
+        labels["score"] = _cosine_scores(labels, image_emb, text_emb)
+        per_query, ranks = score_run(labels, k=k)
+        labels["rank"] = ranks
+    per_query = with_query_info(per_query, labels)
+    run = labels[["query", "inat24_image_id", "score", "rank", "relevant"]]
+    summary = summarize(
+        per_query, task="rerank", split=split, model=embeddings.spec, k=k,
+        n_images=len(image_ids), n_candidates=int(len(labels)),
+        n_images_embedded=embeddings.n_images_embedded,
+        n_images_failed=len(failed), images_failed={str(i): r for i, r in failed.items()},
+        timings_s=clock.seconds,
+    )
+    summary["timings_s"]["total"] = round(sum(clock.seconds.values()), 3)
+    out = Path(out_dir) if out_dir is not None else default_out_dir("rerank", split, embeddings.spec)
+    write_outputs(out, summary, per_query, run)
+    return RunResult(out, summary, per_query, run)
+
+
+def _cosine_scores(labels: pd.DataFrame, image_emb: dict, text_emb: dict) -> np.ndarray:
+    """Dot products of unit vectors; an image that could not be decoded scores -inf (ranked last)."""
+    dim = len(next(iter(text_emb.values())))
+    missing = np.full(dim, np.nan, dtype=np.float32)
+    img = np.stack([image_emb.get(i, missing) for i in labels["inat24_image_id"]])
+    txt = np.stack([text_emb[q] for q in labels["query_id"]])
+    scores = np.einsum("ij,ij->i", img.astype(np.float64), txt.astype(np.float64))
+    return np.where(np.isnan(scores), -np.inf, scores)

@@ -1,0 +1,87 @@
+"""What every task writes and prints: run.parquet, per_query.csv, summary.json, and a table.
+
+All tasks share these formats so that ``inquire evaluate``, reports and comparisons read runs of
+any task alike. Fractions are stored in [0, 1]; the printed table shows percentages like the
+published leaderboard.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from .. import metrics
+from ..paths import slug
+
+SUPERCATEGORIES = ["Appearance", "Behavior", "Context", "Species"]
+PER_QUERY_COLUMNS = [
+    "query_id", "query", "supercategory", "category", "iconic_group",
+    "n_relevant", "ap", "ndcg", "mrr", "precision", "recall",
+]
+_LIBRARIES = ["inquire", "numpy", "pandas", "pyarrow", "torch", "open_clip_torch", "transformers"]
+
+
+def default_out_dir(task: str, split: str, model: str) -> Path:
+    return Path("runs") / f"{task}-{split}-{slug(model)}"
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def summarize(per_query: pd.DataFrame, *, task: str, split: str, model: str, k: int, **extra) -> dict:
+    """The run's headline numbers: means over queries, and mAP per supercategory."""
+    overall = metrics.aggregate(per_query).iloc[0]
+    by_super = metrics.aggregate(per_query, by="supercategory")
+    summary = {
+        "task": task,
+        "split": split,
+        "model": model,
+        "k": k,
+        "map": float(overall["ap"]),
+        "ndcg": float(overall["ndcg"]),
+        "mrr": float(overall["mrr"]),
+        "precision": float(overall["precision"]),
+        "recall": float(overall["recall"]),
+        "by_supercategory": {str(g): float(v) for g, v in by_super["ap"].items()},
+        "n_queries": int(len(per_query)),
+    }
+    summary.update(extra)
+    summary["versions"] = library_versions()
+    return summary
+
+
+def write_outputs(out_dir: Path, summary: dict, per_query: pd.DataFrame, run: pd.DataFrame | None = None) -> None:
+    """Write the run's files (``run`` is omitted by ``inquire evaluate``, which scores a file it was given)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if run is not None:
+        run.to_parquet(out_dir / "run.parquet", index=False)
+    per_query[PER_QUERY_COLUMNS].to_csv(out_dir / "per_query.csv", index=False)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def print_summary(summary: dict, console: Console | None = None) -> None:
+    """A leaderboard-style row: overall and per-supercategory mAP@k, nDCG@k and MRR."""
+    console = console or Console()
+    k = summary["k"]
+    table = Table(title=f"INQUIRE-{summary['task'].capitalize()} · {summary['split']} · {summary['n_queries']} queries")
+    table.add_column("Model")
+    for name in [f"mAP@{k}", f"nDCG@{k}", "MRR", *SUPERCATEGORIES]:
+        table.add_column(name, justify="right")
+    by = summary["by_supercategory"]
+    cells = [f"{100 * summary['map']:.1f}", f"{100 * summary['ndcg']:.1f}", f"{summary['mrr']:.2f}"]
+    cells += [f"{100 * by[s]:.1f}" if s in by else "–" for s in SUPERCATEGORIES]
+    table.add_row(summary["model"], *cells)
+    console.print(table)
