@@ -5,10 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 import numpy as np
 import pytest
 import torch
@@ -16,10 +12,6 @@ from PIL import Image
 
 import builders
 
-pytestmark = pytest.mark.skipif(
-    not (builders.SHARED_DATA / "inquire" / "inquire_queries_test.csv").is_file(),
-    reason=f"shared data not found at {builders.SHARED_DATA} (set INQUIRE_SHARED_DATA)",
-)
 
 SPLITS = {"validation": 3, "test": 5}
 N_CAND = 20

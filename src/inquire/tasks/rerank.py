@@ -84,11 +84,11 @@ class CachedEmbeddings:
     ) -> tuple[dict, dict]:
         """Embeddings of ``image_ids`` and the ids that failed to decode (failures are not cached,
         so a later run tries them again). ``payloads(wanted)`` yields ``(id, bytes)`` for those ids."""
-        from ..embed.pipeline import embed_stream
-
         todo = self.images.missing(image_ids)
         failed: dict = {}
         if todo:
+            from ..embed.pipeline import embed_stream
+
             model = self.embedder
             with tqdm(total=len(todo), desc="embedding images", unit="img") as bar:
                 for batch in embed_stream(

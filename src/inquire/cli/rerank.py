@@ -1,37 +1,15 @@
-"""The ``inquire`` command line.
-
-Each command is a thin shell over a function of the Python API; a user's mistake
-(:class:`~inquire.errors.InquireError`) is printed as a message and exit status 2, never a traceback.
-"""
+"""Commands of the Rerank task: ``inquire rerank``, ``inquire evaluate``, ``inquire models``."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from .errors import InquireError
-
-app = typer.Typer(
-    name="inquire",
-    help="Expert-level text-to-image retrieval over natural-world photographs (the INQUIRE benchmark).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-console = Console()
-err_console = Console(stderr=True)
-
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model spec or short name (see `inquire models`).")]
-SplitOpt = Annotated[str, typer.Option("--split", help="val (the hub's validation) or test.")]
-DataOpt = Annotated[Optional[Path], typer.Option("--data", help="Local copy of INQUIRE-Rerank (DIR/data/<split>-*.parquet) instead of the hub.")]
-QueriesOpt = Annotated[Optional[Path], typer.Option("--queries", help="Local copy of the official query list CSV instead of downloading it.")]
-KOpt = Annotated[int, typer.Option("--k", min=1, help="Cut-off for AP, nDCG, precision and recall (leaderboard: 50).")]
-OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Output folder (default runs/<task>-<split>-<model>/).")]
+from . import app, console, err_console
+from .options import DataOpt, KOpt, ModelOpt, OutOpt, QueriesOpt, SplitOpt
 
 
 @app.command()
@@ -47,8 +25,8 @@ def rerank(
     workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding worker processes (0: decode in the main process).")] = None,
 ) -> None:
     """Rank each INQUIRE-Rerank query's 100 candidates with a model and score the ranking."""
-    from .tasks.rerank import run_rerank
-    from .tasks.results import print_summary
+    from ..tasks.rerank import run_rerank
+    from ..tasks.results import print_summary
 
     result = run_rerank(
         model, split, data_dir=data, queries_path=queries, out_dir=out, k=k,
@@ -70,8 +48,8 @@ def evaluate(
     out: OutOpt = None,
 ) -> None:
     """Score a run written by any system against the official labels."""
-    from .tasks.evaluate import evaluate_run
-    from .tasks.results import print_summary
+    from ..tasks.evaluate import evaluate_run
+    from ..tasks.results import print_summary
 
     out_dir, summary, _ = evaluate_run(run, task=task, split=split, data_dir=data, queries_path=queries, k=k, out_dir=out)
     print_summary(summary, console)
@@ -81,7 +59,7 @@ def evaluate(
 @app.command()
 def models() -> None:
     """List the short names of the models of the INQUIRE paper and the specs they stand for."""
-    from .models import PAPER_MODELS
+    from ..models import PAPER_MODELS
 
     table = Table(title="Models of the INQUIRE paper (use the name or any spec with --model)")
     table.add_column("name")
@@ -102,19 +80,3 @@ def _report_failures(summary: dict) -> None:
             f"[yellow]warning:[/] {n} candidate image(s) could not be decoded and were ranked last; "
             "they are listed under images_failed in summary.json."
         )
-
-
-def main() -> None:
-    """Entry point: run the app, turning user errors into a message and exit status 2."""
-    try:
-        app()
-    except InquireError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,5 @@
+"""``python -m inquire.cli`` runs the command line."""
+
+from . import main
+
+main()
