@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 #: Pillow's own decompression-bomb limit (about 179 megapixels): a larger image is refused.
@@ -22,9 +24,34 @@ class DecodeError(Exception):
     """An image that cannot be used; the message is the reason recorded for it."""
 
 
-def decode_image(payload: bytes | str | Path) -> Image.Image:
-    """Open ``payload`` (encoded bytes or a file path) as an upright RGB image."""
+@dataclass(frozen=True)
+class FileSlice:
+    """``size`` bytes at ``offset`` of a file: a member of an uncompressed tar shard.
+
+    Passing the location instead of the bytes lets decoding workers do the reading, in parallel.
+    """
+
+    path: str
+    offset: int
+    size: int
+
+    def read(self) -> bytes:
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read(self.size)
+        if len(data) != self.size:
+            raise OSError(f"{self.path} ends before byte {self.offset + self.size}")
+        return data
+
+
+Payload = bytes | str | Path | FileSlice
+
+
+def decode_image(payload: Payload) -> Image.Image:
+    """Open ``payload`` (encoded bytes, a file path or a :class:`FileSlice`) as an upright RGB image."""
     try:
+        if isinstance(payload, FileSlice):
+            payload = payload.read()
         if isinstance(payload, (bytes, bytearray, memoryview)):
             if len(payload) == 0:
                 raise DecodeError("empty file")
@@ -50,6 +77,8 @@ def decode_image(payload: bytes | str | Path) -> Image.Image:
         raise DecodeError("file not found") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DecodeError(f"corrupt or truncated image: {exc}") from None
+    except Exception as exc:  # a malformed file can trip any Pillow plugin; none may stop a run
+        raise DecodeError(f"unreadable image ({type(exc).__name__}: {exc})") from None
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -58,11 +87,29 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         return img
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA") or img.mode.endswith("A"):
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit greyscale: scale to 8 bits rather than clipping everything above 255 to white
-        img = img.point(lambda v: v / 256).convert("L")
+    if img.mode.startswith("I") or img.mode == "F":
+        img = _scale_to_8bit(img)
     return img.convert("RGB")
+
+
+def _scale_to_8bit(img: Image.Image) -> Image.Image:
+    """Greyscale with more than 8 bits → 8 bits, by range rather than by clipping.
+
+    Pillow's own conversion clips every value above 255 to white, which turns a 16-bit scan into a
+    white page. 16-bit data (``I;16*``) are divided by 256; float data are taken as [0, 1] when they
+    fit there, else as [0, 255]; 32-bit integers as 8-bit, 16-bit or by their maximum, whichever
+    range holds them.
+    """
+    values = np.asarray(img, dtype=np.float64)
+    top = float(np.nanmax(values)) if values.size else 0.0
+    if img.mode == "F":
+        scale = 255.0 if top <= 1.0 else 1.0
+    elif img.mode.startswith("I;16") or 255 < top <= 65535:
+        scale = 1 / 256
+    else:
+        scale = 1.0 if top <= 255 else 255.0 / top
+    return Image.fromarray(np.clip(np.nan_to_num(values * scale), 0, 255).astype(np.uint8), "L")

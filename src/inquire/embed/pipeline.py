@@ -48,10 +48,16 @@ def prepare_batch(transform: ImageTransform, items: list[Item]) -> PreparedBatch
     keys, tensors, skipped = [], [], []
     for key, payload in items:
         try:
-            tensors.append(transform(decode_image(payload)))
-            keys.append(key)
+            image = decode_image(payload)
         except DecodeError as exc:
             skipped.append((key, str(exc)))
+            continue
+        try:
+            tensors.append(transform(image))
+        except Exception as exc:  # e.g. a 1-pixel-wide image some resize cannot handle
+            skipped.append((key, f"preprocessing failed ({type(exc).__name__}: {exc})"))
+            continue
+        keys.append(key)
     pixels = torch.stack(tensors) if tensors else None
     return PreparedBatch(keys, pixels, skipped)
 
@@ -83,8 +89,29 @@ def embed_stream(
     ``workers=0`` decodes in this process (the plain loop, useful for debugging and as the
     benchmark baseline). ``on_batch`` is called with each batch's input size (progress bars).
     """
+    yield from embed_batches(
+        encode, transform, _chunks(items, batch_size),
+        workers=workers, prefetch=prefetch, pin_memory=pin_memory, on_batch=on_batch,
+    )
+
+
+def embed_batches(
+    encode: Callable[[torch.Tensor], np.ndarray],
+    transform: ImageTransform,
+    batches: Iterable[list[Item]],
+    *,
+    workers: int | None = None,
+    prefetch: int = 2,
+    pin_memory: bool = False,
+    on_batch: Callable[[int], None] | None = None,
+) -> Iterator[EmbeddedBatch]:
+    """:func:`embed_stream` over batches the caller forms.
+
+    The model sees exactly these batches, so a writer that aligns batches to its own blocks
+    (shards of a collection) gets the same floating-point results however a job is resumed.
+    """
     workers = default_workers() if workers is None else workers
-    batches = _chunks(items, batch_size)
+    batches = iter(batches)
     if workers == 0:
         prepared: Iterator[PreparedBatch] = (prepare_batch(transform, b) for b in batches)
         yield from _encode_all(encode, prepared, pin_memory, on_batch)

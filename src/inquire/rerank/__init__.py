@@ -1,0 +1,117 @@
+"""Rerankers: anything that scores (query, image) pairs, behind one interface and one factory.
+
+``create_scorer(spec)`` accepts
+
+* ``clip:MODEL`` or a bare embedding spec / short name (``open_clip:ViT-B-32/openai``,
+  ``hf_clip:DIR``, ``vit-h-14-378``): cosine of CLIP-style text and image embeddings;
+* ``vlm:REPO_OR_DIR``: a transformers vision-language model asked "Does this picture show
+  {query}?", scored p(Yes) / (p(Yes) + p(No)) from one forward pass;
+* ``api:MODEL``: the same question to an OpenAI-compatible chat-completions server, scored from
+  the first token's top log-probabilities;
+
+and ``fuse=SPEC`` combines two of them per query (weighted min-max or reciprocal rank fusion).
+Every leaf scorer stores its scores in the SQLite score cache (:mod:`inquire.rerank.cache`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import InquireError
+from .base import CachedScorer, Pair, Scorer, ScoreResult
+from .cache import ScoreCache
+from .fusion import METHODS as FUSION_METHODS
+
+__all__ = [
+    "FUSION_METHODS", "KINDS", "CachedScorer", "Pair", "ScoreCache", "ScoreResult", "Scorer",
+    "create_scorer", "is_reranker_spec", "leaf_scorers",
+]
+
+#: spec prefix → options its scorer accepts (besides ``device`` and ``cache``)
+KINDS: dict[str, tuple[str, ...]] = {
+    "clip": ("batch_size", "workers", "embedding_cache_dir"),
+    "vlm": ("batch_size", "template", "dtype"),
+    "api": ("api_base", "api_key_env", "template", "concurrency", "max_retries", "timeout"),
+}
+
+
+def is_reranker_spec(spec: str) -> bool:
+    """Whether ``spec`` names a reranker (``clip:``, ``vlm:``, ``api:``) rather than a plain embedding model."""
+    return spec.strip().partition(":")[0] in KINDS
+
+
+def _kind(spec: str) -> tuple[str, str]:
+    prefix, sep, name = spec.strip().partition(":")
+    if sep and prefix in KINDS:
+        if not name:
+            raise InquireError(f"Reranker spec {spec!r} names no model: write {prefix}:MODEL (see `inquire rerankers`).")
+        return prefix, name
+    return "clip", spec.strip()  # an embedding spec or short name; resolve_spec reports unknown ones
+
+
+def create_scorer(
+    spec: str,
+    *,
+    device: str | None = None,
+    cache: ScoreCache | str | Path | None = None,
+    fuse: str | None = None,
+    fuse_method: str = "weighted",
+    fuse_weight: float = 0.5,
+    **options: Any,
+) -> Scorer:
+    """The scorer named by ``spec`` (see the module docstring), optionally fused with ``fuse``.
+
+    ``cache`` is a :class:`ScoreCache`, a path to one, or None for the default file
+    (``$INQUIRE_SCORE_CACHE`` or ``scores.sqlite`` in the user's cache). ``options`` go to the
+    scorers that accept them (``KINDS``); an option no requested scorer accepts is an error,
+    so a typo never passes silently.
+    """
+    if not isinstance(cache, ScoreCache):
+        cache = ScoreCache.open(cache)
+    specs = [spec] if fuse is None else [spec, fuse]
+    kinds = [_kind(s) for s in specs]
+    accepted = {o for kind, _ in kinds for o in KINDS[kind]}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise InquireError(
+            f"Option(s) {', '.join(unknown)} do not apply to {' and '.join(specs)}; "
+            + "; ".join(f"{k}: {', '.join(KINDS[k])}" for k in KINDS) + "."
+        )
+    if fuse is not None:
+        if fuse_method not in FUSION_METHODS:
+            raise InquireError(f"Unknown fusion method {fuse_method!r}: use {' or '.join(FUSION_METHODS)}.")
+        if not 0.0 <= fuse_weight <= 1.0:
+            raise InquireError(f"Fusion weight {fuse_weight} is outside [0, 1]: it is the first scorer's share.")
+    scorers = [
+        _create_one(kind, name, device, cache, {k: v for k, v in options.items() if k in KINDS[kind]})
+        for kind, name in kinds
+    ]
+    if fuse is None:
+        return scorers[0]
+    from .fused import FusedScorer
+
+    return FusedScorer(scorers[0], scorers[1], fuse_method, fuse_weight)
+
+
+def _create_one(kind: str, name: str, device: str | None, cache: ScoreCache, options: dict) -> Scorer:
+    if kind == "clip":
+        from .clip import ClipScorer
+
+        return ClipScorer(name, device=device, cache=cache, **options)
+    if kind == "vlm":
+        from .vlm import VlmScorer
+
+        return VlmScorer(name, device=device, cache=cache, **options)
+    from .api import ApiScorer
+
+    return ApiScorer(name, cache=cache, **options)
+
+
+def leaf_scorers(scorer: Scorer) -> list[Scorer]:
+    """The scorers that compute (and cache) scores: the scorer itself, or a fusion's two parts."""
+    from .fused import FusedScorer
+
+    if isinstance(scorer, FusedScorer):
+        return [*leaf_scorers(scorer.first), *leaf_scorers(scorer.second)]
+    return [scorer]

@@ -1,0 +1,124 @@
+"""The interface every reranker implements: score (query, image) pairs, cache-backed.
+
+Rerankers differ wildly in cost (a CLIP dot product, a local 7B vision-language model, a paid
+API), so all of them sit behind one small interface and one persistent score cache. A subclass
+implements only :meth:`Scorer._score`; :meth:`Scorer.score_pairs` serves what the cache holds,
+scores the rest in chunks and stores each chunk as soon as it is done, so an interrupted run
+resumes where it stopped and a repeated run costs nothing.
+
+A pair that cannot be scored (undecodable image, a request that failed after its retries) gets
+NaN and a reason in ``errors``; it is never stored, so the next run tries it again.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..data.queries import normalize_text
+from .cache import ScoreCache
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One (query, candidate image) to score.
+
+    ``image_key`` is the image's stable id (an iNat24 id, an image path) and keys the cache;
+    ``image`` is the encoded image or a file path, decoded with :func:`inquire.embed.decode.decode_image`.
+    """
+
+    query: str
+    image_key: str
+    image: bytes | Path
+
+
+@dataclass
+class ScoreResult:
+    """Scores of pairs, in the order they were given.
+
+    ``scores`` is float64 with NaN where a pair could not be scored; ``errors`` maps those
+    pairs' indices to the reason. ``answers`` holds, per pair, the answer-token probabilities a
+    generative scorer read (``{"Yes": p, "No": p, ...}``), None for embedding scorers and errors.
+    """
+
+    scores: np.ndarray
+    errors: dict[int, str] = field(default_factory=dict)
+    answers: list[dict[str, float] | None] | None = None
+
+    @property
+    def n_missing(self) -> int:
+        return int(np.isnan(self.scores).sum())
+
+
+ProgressFn = Callable[[int], None]
+
+
+class Scorer(ABC):
+    """Scores (query, image) pairs; higher means the image fits the query better."""
+
+    #: the spec the user gave, canonicalised (names the reranker in outputs)
+    spec: str
+    #: what determines the scores: spec, prompt template and a fingerprint of local weights
+    identity: str
+
+    @abstractmethod
+    def score_pairs(self, pairs: Sequence[Pair], progress: ProgressFn | None = None) -> ScoreResult:
+        """Scores of ``pairs`` (in order). ``progress`` is called with numbers of pairs finished."""
+
+    @abstractmethod
+    def cached(self, queries: Sequence[str], image_keys: Sequence[str]) -> np.ndarray:
+        """Scores of (query, image_key) pairs already known; NaN where not. Never computes."""
+
+    def close(self) -> None:
+        """Release clients and models held by the scorer (its cache stays usable)."""
+
+
+class CachedScorer(Scorer):
+    """A scorer whose every score goes through the score cache; subclasses implement :meth:`_score`."""
+
+    #: the prompt template ("{query}" for embedding scorers), stored beside the cached scores
+    template: str = "{query}"
+    #: pairs scored per :meth:`_score` call; each chunk is cached before the next starts
+    chunk_size: int = 256
+
+    def __init__(self, cache: ScoreCache | None = None) -> None:
+        self.cache = cache if cache is not None else ScoreCache.memory()
+
+    @abstractmethod
+    def _score(self, pairs: Sequence[Pair]) -> ScoreResult:
+        """Score pairs the cache lacks (the subclass's model or service)."""
+
+    def cached(self, queries: Sequence[str], image_keys: Sequence[str]) -> np.ndarray:
+        keys = [(str(i), normalize_text(q)) for q, i in zip(queries, image_keys)]
+        return self.cache.lookup(self.identity, keys)
+
+    def score_pairs(self, pairs: Sequence[Pair], progress: ProgressFn | None = None) -> ScoreResult:
+        """Scores from the cache where present; the rest computed chunk by chunk, each chunk cached."""
+        scores = self.cached([p.query for p in pairs], [p.image_key for p in pairs])
+        answers: list[dict[str, float] | None] = [None] * len(pairs)
+        errors: dict[int, str] = {}
+        todo = np.flatnonzero(np.isnan(scores))
+        if progress is not None and len(pairs) > len(todo):
+            progress(len(pairs) - len(todo))
+        for start in range(0, len(todo), self.chunk_size):
+            idx = todo[start : start + self.chunk_size]
+            chunk = [pairs[i] for i in idx]
+            result = self._score(chunk)
+            chunk_answers = result.answers or [None] * len(chunk)
+            ok = np.flatnonzero(~np.isnan(result.scores))
+            self.cache.put(
+                self.identity, self.template,
+                [(chunk[j].image_key, normalize_text(chunk[j].query), float(result.scores[j]), chunk_answers[j]) for j in ok],
+            )
+            scores[idx] = result.scores
+            for j, i in enumerate(idx):
+                answers[i] = chunk_answers[j]
+                if np.isnan(result.scores[j]):
+                    errors[int(i)] = result.errors.get(j, "no score returned")
+            if progress is not None:
+                progress(len(chunk))
+        return ScoreResult(scores, errors, answers)

@@ -1,0 +1,54 @@
+"""CLIP-style embedding models as rerankers: the cosine of the query's and the image's embeddings.
+
+This puts the embedding models of ``inquire rerank`` behind the same :class:`Scorer` interface
+as vision-language models, so fusion and two-stage Fullrank treat them alike. Embeddings come
+from the embedding cache (the model is loaded only for what it lacks); image decoding overlaps
+the model through the embedding pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..models import model_identity, resolve_spec
+from .base import CachedScorer, Pair, ScoreResult
+from .cache import ScoreCache
+
+
+class ClipScorer(CachedScorer):
+    """Cosine similarity of unit-norm text and image embeddings of one embedding model."""
+
+    chunk_size = 4096  # embedding is cheap per pair; large chunks keep the pipeline's batches full
+
+    def __init__(
+        self, model: str, *, device: str | None = None, batch_size: int = 64, workers: int | None = None,
+        embedding_cache_dir: Path | None = None, cache: ScoreCache | None = None,
+    ) -> None:
+        from ..tasks.rerank import CachedEmbeddings
+
+        super().__init__(cache)
+        self.model_spec = resolve_spec(model)
+        self.spec = f"clip:{self.model_spec}"
+        self.identity = f"clip:{model_identity(self.model_spec)}"
+        self._embeddings = CachedEmbeddings(
+            self.model_spec, device=device, batch_size=batch_size, workers=workers, cache_dir=embedding_cache_dir
+        )
+
+    def _score(self, pairs: Sequence[Pair]) -> ScoreResult:
+        payloads = {p.image_key: p.image for p in pairs}
+        image_emb, failed = self._embeddings.image_embeddings(
+            list(payloads), lambda wanted: ((k, v) for k, v in payloads.items() if k in wanted)
+        )
+        queries = list(dict.fromkeys(p.query for p in pairs))
+        text_emb = dict(zip(queries, self._embeddings.text_embeddings(queries)))
+        scores = np.full(len(pairs), np.nan)
+        errors: dict[int, str] = {}
+        for i, p in enumerate(pairs):
+            if p.image_key in failed:
+                errors[i] = f"image {p.image_key}: {failed[p.image_key]}"
+            else:
+                scores[i] = float(np.dot(image_emb[p.image_key].astype(np.float64), text_emb[p.query].astype(np.float64)))
+        return ScoreResult(scores, errors)

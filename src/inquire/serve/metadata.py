@@ -1,0 +1,151 @@
+"""A collection's metadata, held once as columns so that filtering five million rows takes milliseconds.
+
+The metadata parquet files of an embedding folder can carry any columns (``inquire embed`` copies
+what the source has; the published iNat24 set has the iNaturalist ones). The full table stays in
+memory as Arrow columns (compact, no Python objects per row) for showing and exporting rows; the
+columns that filters test are converted once to numpy: latitude and longitude as float32, the
+observation date as int32 days since 1970, and each taxonomy level and the iconic group as int32
+codes into a small table of distinct names. A filter is then a few vectorised comparisons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: Taxonomy levels a taxon filter looks in, from the top; those the collection has are used.
+TAXONOMY_LEVELS = ("kingdom", "phylum", "class", "order", "family", "genus", "specific_epithet", "name", "common_name")
+_ICONIC = ("iconic_group", "supercategory", "iconic_taxon_name")
+_SPECIES = ("name", "species", "scientific_name", "inat24_species_name", "common_name")
+_DATE = ("date", "observed_on", "datetime")
+_LAT = ("latitude", "lat")
+_LON = ("longitude", "lon", "lng")
+NO_DAY = np.iinfo(np.int32).min  # rows without a readable date
+
+
+@dataclass(frozen=True)
+class Coded:
+    """A string column as int32 codes (-1 for missing) into ``values``; ``lower`` for case-blind lookup."""
+
+    codes: np.ndarray
+    values: list[str]
+    lower: dict[str, list[int]]
+
+    @classmethod
+    def from_column(cls, column: pa.ChunkedArray) -> "Coded":
+        encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
+        values = [str(v) for v in encoded.dictionary.to_pylist()]
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        codes = np.where(encoded.is_null().to_numpy(zero_copy_only=False), -1, codes).astype(np.int32)
+        lower: dict[str, list[int]] = {}
+        for i, v in enumerate(values):
+            lower.setdefault(v.strip().lower(), []).append(i)
+        return cls(codes, values, lower)
+
+    def match(self, name: str) -> np.ndarray | None:
+        """Rows whose value equals ``name`` ignoring case and surrounding space; None if no row has it."""
+        hits = self.lower.get(name.strip().lower())
+        if not hits:
+            return None
+        return np.isin(self.codes, np.asarray(hits, dtype=np.int32))
+
+    def counts(self) -> dict[str, int]:
+        """Rows per value, most frequent first."""
+        n = np.bincount(self.codes[self.codes >= 0], minlength=len(self.values))
+        return {self.values[i]: int(n[i]) for i in np.argsort(-n, kind="stable") if n[i]}
+
+
+class Metadata:
+    """The metadata of every row of a collection, in row order."""
+
+    def __init__(self, table: pa.Table):
+        if "image_path" not in table.column_names:
+            raise ValueError("the metadata has no image_path column")
+        self.table = table
+        self.n_rows = table.num_rows
+        names = table.column_names
+        self.id_column = "image_id" if "image_id" in names else "image_path"
+        self.species_column = _first(names, _SPECIES)
+        self.date_column = _first(names, _DATE)
+        lat, lon = _first(names, _LAT), _first(names, _LON)
+        self.latitude = _floats(table[lat]) if lat else None
+        self.longitude = _floats(table[lon]) if lon else None
+        self.day = _days(table[self.date_column]) if self.date_column else None
+        iconic = _first(names, _ICONIC)
+        self.iconic = Coded.from_column(table[iconic]) if iconic else None
+        self.taxonomy = {level: Coded.from_column(table[level]) for level in TAXONOMY_LEVELS if level in names}
+        self._ids: pa.Array | None = None
+
+    def records(self, rows: np.ndarray | list[int]) -> list[dict]:
+        """All metadata of ``rows`` as plain Python values, in the order given."""
+        if len(rows) == 0:
+            return []
+        return self.table.take(pa.array(np.asarray(rows, dtype=np.int64))).to_pylist()
+
+    def image_ids(self, rows: np.ndarray | list[int]) -> list[str]:
+        """The stable ids of ``rows`` (the ``image_id`` column, else the image path), as strings."""
+        taken = self.table[self.id_column].take(pa.array(np.asarray(rows, dtype=np.int64)))
+        return [str(v) for v in taken.to_pylist()]
+
+    def rows_of(self, image_ids: list[str]) -> dict[str, int]:
+        """Row of each given image id that the collection holds (one vectorised pass over the ids)."""
+        if not image_ids:
+            return {}
+        if self._ids is None:
+            self._ids = self.table[self.id_column].cast(pa.string()).combine_chunks()
+        found = np.flatnonzero(pc.is_in(self._ids, value_set=pa.array(image_ids, pa.string())).to_numpy(zero_copy_only=False))
+        return {str(self._ids[int(r)].as_py()): int(r) for r in found}
+
+    def facets(self) -> dict:
+        """What the filters can take: iconic groups with counts, taxonomy levels, date and coordinate ranges."""
+        out: dict = {
+            "n_images": self.n_rows,
+            "iconic_groups": self.iconic.counts() if self.iconic else {},
+            "taxonomy_levels": list(self.taxonomy),
+            "date_range": None,
+            "has_coordinates": self.latitude is not None and self.longitude is not None,
+        }
+        if self.day is not None and (self.day != NO_DAY).any():
+            known = self.day[self.day != NO_DAY]
+            lo, hi = np.datetime64(int(known.min()), "D"), np.datetime64(int(known.max()), "D")
+            out["date_range"] = [str(lo), str(hi)]
+        return out
+
+    def taxa(self, prefix: str, limit: int = 20) -> list[dict]:
+        """Taxon names starting with ``prefix`` (any level, case-blind), for the filter's suggestions."""
+        p = prefix.strip().lower()
+        out = []
+        for level, coded in self.taxonomy.items():
+            for key, idx in coded.lower.items():
+                if key.startswith(p):
+                    out.append({"name": coded.values[idx[0]], "level": level})
+        out.sort(key=lambda t: (len(t["name"]), t["name"]))
+        return out[:limit]
+
+
+def _first(names: list[str], candidates: tuple[str, ...]) -> str | None:
+    return next((c for c in candidates if c in names), None)
+
+
+def _floats(column: pa.ChunkedArray) -> np.ndarray:
+    """float32 values with NaN for missing."""
+    arr = column.cast(pa.float32()).combine_chunks()
+    return arr.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+
+
+def _days(column: pa.ChunkedArray) -> np.ndarray:
+    """Observation dates as int32 days since 1970-01-01 (:data:`NO_DAY` where unreadable).
+
+    iNaturalist dates are strings such as ``2018-05-13 09:12:00+00:00`` or ``2018-05-13``; the
+    calendar day is their first ten characters. Date and timestamp columns are cast directly.
+    """
+    if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+        days = column.cast(pa.date32(), safe=False)
+    else:
+        text = pc.utf8_slice_codeunits(column.cast(pa.string()), 0, 10)
+        days = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True).cast(pa.date32())
+    arr = days.combine_chunks().cast(pa.int32()).fill_null(NO_DAY)
+    return arr.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
