@@ -39,6 +39,10 @@ def main() -> None:
 
 
 from . import rerank as _rerank  # noqa: E402,F401  (registers commands)
+from . import embed as _embed  # noqa: E402,F401
+from . import report as _report  # noqa: E402,F401
+from . import serve as _serve  # noqa: E402,F401
+from . import rerankers as _rerankers  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

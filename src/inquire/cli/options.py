@@ -13,3 +13,17 @@ DataOpt = Annotated[Optional[Path], typer.Option("--data", help="Local copy of I
 QueriesOpt = Annotated[Optional[Path], typer.Option("--queries", help="Local copy of the official query list CSV instead of downloading it.")]
 KOpt = Annotated[int, typer.Option("--k", min=1, help="Cut-off for AP, nDCG, precision and recall (leaderboard: 50).")]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Output folder (default runs/<task>-<split>-<model>/).")]
+
+# Rerankers (issue 5): shared by `inquire rerank --model SPEC` and `inquire fullrank --rerank SPEC`;
+# inquire.cli.rerankers.scorer_options() turns them into create_scorer() options.
+FuseOpt = Annotated[Optional[str], typer.Option("--fuse", help="A second reranker to fuse with the first, per query (e.g. a VLM with a CLIP model).")]
+FuseMethodOpt = Annotated[str, typer.Option("--fuse-method", help="weighted: weighted sum of per-query min-max normalised scores; rrf: reciprocal rank fusion (k=60).")]
+FuseWeightOpt = Annotated[float, typer.Option("--fuse-weight", min=0.0, max=1.0, help="Weight of the first reranker in weighted fusion.")]
+TemplateOpt = Annotated[Optional[str], typer.Option("--template", help="Prompt for vlm:/api: rerankers, with {query} (default: the family's, see `inquire rerankers`).")]
+ApiBaseOpt = Annotated[Optional[str], typer.Option("--api-base", help="OpenAI-compatible server for api: rerankers (default https://api.openai.com/v1).")]
+ApiKeyEnvOpt = Annotated[Optional[str], typer.Option("--api-key-env", help="Environment variable holding the API key (default OPENAI_API_KEY).")]
+ConcurrencyOpt = Annotated[Optional[int], typer.Option("--concurrency", min=1, help="Requests in flight at once for api: rerankers (default 8).")]
+DtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="vlm: weights dtype: auto (bf16/fp16 on GPU, fp32 on CPU), bfloat16, float16, float32.")]
+ScoreCacheOpt = Annotated[Optional[Path], typer.Option("--score-cache", help="Score cache file (default $INQUIRE_SCORE_CACHE or scores.sqlite in the user cache).")]
+AllowMissingOpt = Annotated[bool, typer.Option("--allow-missing", help="Report metrics even if some pairs could not be scored (they rank last).")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print how many pairs each reranker would score (after the cache) and the estimated API cost; score nothing.")]

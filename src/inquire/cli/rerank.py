@@ -9,7 +9,10 @@ import typer
 from rich.table import Table
 
 from . import app, console, err_console
-from .options import DataOpt, KOpt, ModelOpt, OutOpt, QueriesOpt, SplitOpt
+from .options import (
+    AllowMissingOpt, ApiBaseOpt, ApiKeyEnvOpt, ConcurrencyOpt, DataOpt, DryRunOpt, DtypeOpt, FuseMethodOpt,
+    FuseOpt, FuseWeightOpt, KOpt, ModelOpt, OutOpt, QueriesOpt, ScoreCacheOpt, SplitOpt, TemplateOpt,
+)
 
 
 @app.command()
@@ -23,14 +26,42 @@ def rerank(
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N or mps (default: best available).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per model batch.")] = 64,
     workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding worker processes (0: decode in the main process).")] = None,
+    runtime: Annotated[str, typer.Option(help="Image encoder runtime: auto (ONNX Runtime on CPU, else PyTorch), torch or onnx.")] = "auto",
+    fuse: FuseOpt = None,
+    fuse_method: FuseMethodOpt = "weighted",
+    fuse_weight: FuseWeightOpt = 0.5,
+    template: TemplateOpt = None,
+    api_base: ApiBaseOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    dtype: DtypeOpt = None,
+    score_cache: ScoreCacheOpt = None,
+    allow_missing: AllowMissingOpt = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
-    """Rank each INQUIRE-Rerank query's 100 candidates with a model and score the ranking."""
+    """Rank each INQUIRE-Rerank query's 100 candidates with a model or reranker and score the ranking.
+
+    Rerankers (vlm:, api:, clip:, --fuse; see `inquire rerankers`) score every pair and cache the scores.
+    """
     from ..tasks.rerank import run_rerank
     from ..tasks.results import print_summary
+    from .rerankers import print_plan, scorer_options
 
+    options = scorer_options(template=template, api_base=api_base, api_key_env=api_key_env,
+                             concurrency=concurrency, dtype=dtype)
+    if dry_run:
+        from ..tasks.rerank import plan_rerank
+
+        print_plan(plan_rerank(
+            model, split, data_dir=data, queries_path=queries, fuse=fuse, fuse_method=fuse_method,
+            fuse_weight=fuse_weight, scorer_options=options, score_cache=score_cache,
+        ))
+        return
     result = run_rerank(
         model, split, data_dir=data, queries_path=queries, out_dir=out, k=k,
-        device=device, batch_size=batch_size, workers=workers,
+        device=device, batch_size=batch_size, workers=workers, runtime=runtime,
+        fuse=fuse, fuse_method=fuse_method, fuse_weight=fuse_weight, scorer_options=options,
+        score_cache=score_cache, allow_missing=allow_missing,
     )
     print_summary(result.summary, console)
     _report_failures(result.summary)
@@ -79,4 +110,10 @@ def _report_failures(summary: dict) -> None:
         err_console.print(
             f"[yellow]warning:[/] {n} candidate image(s) could not be decoded and were ranked last; "
             "they are listed under images_failed in summary.json."
+        )
+    n = summary.get("n_scores_missing", 0)
+    if n:
+        err_console.print(
+            f"[yellow]warning:[/] {n} pair(s) could not be scored and were ranked last (--allow-missing); "
+            "they are listed under scores_missing in summary.json, and the next run retries them."
         )

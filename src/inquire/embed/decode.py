@@ -44,11 +44,20 @@ class FileSlice:
         return data
 
 
-Payload = bytes | str | Path | FileSlice
+@dataclass(frozen=True)
+class Unavailable:
+    """An item whose image its source cannot provide (a sample without an image, a null cell)."""
+
+    reason: str
+
+
+Payload = bytes | str | Path | FileSlice | Unavailable
 
 
 def decode_image(payload: Payload) -> Image.Image:
     """Open ``payload`` (encoded bytes, a file path or a :class:`FileSlice`) as an upright RGB image."""
+    if isinstance(payload, Unavailable):
+        raise DecodeError(payload.reason)
     try:
         if isinstance(payload, FileSlice):
             payload = payload.read()

@@ -50,9 +50,7 @@ class OpenClipEmbedder(Embedder):
     def _encode_texts(self, texts: list[str]) -> torch.Tensor:
         return self._model.encode_text(self._tokenizer(texts).to(self.device))
 
-    @property
-    def visual(self) -> torch.nn.Module:
-        """The image tower alone (pixels → unnormalised embedding), for exporting to other runtimes."""
+    def image_tower(self) -> torch.nn.Module:
         return self._model.visual
 
 

@@ -28,12 +28,14 @@ __all__ = [
     "create_scorer", "is_reranker_spec", "leaf_scorers",
 ]
 
-#: spec prefix → options its scorer accepts (besides ``device`` and ``cache``)
+#: spec prefix → options its scorer accepts (besides the run settings ``device``, ``batch_size``, ``workers``)
 KINDS: dict[str, tuple[str, ...]] = {
-    "clip": ("batch_size", "workers", "embedding_cache_dir"),
-    "vlm": ("batch_size", "template", "dtype"),
-    "api": ("api_base", "api_key_env", "template", "concurrency", "max_retries", "timeout"),
+    "clip": ("embedding_cache_dir",),
+    "vlm": ("template", "dtype"),
+    "api": ("api_base", "api_key_env", "template", "concurrency", "max_retries", "timeout", "retry_base_delay"),
 }
+#: run settings, and the kinds they apply to (others ignore them, as an API ignores ``device``)
+_SETTINGS = {"device": ("clip", "vlm"), "batch_size": ("clip", "vlm"), "workers": ("clip",)}
 
 
 def is_reranker_spec(spec: str) -> bool:
@@ -54,6 +56,8 @@ def create_scorer(
     spec: str,
     *,
     device: str | None = None,
+    batch_size: int | None = None,
+    workers: int | None = None,
     cache: ScoreCache | str | Path | None = None,
     fuse: str | None = None,
     fuse_method: str = "weighted",
@@ -62,10 +66,11 @@ def create_scorer(
 ) -> Scorer:
     """The scorer named by ``spec`` (see the module docstring), optionally fused with ``fuse``.
 
-    ``cache`` is a :class:`ScoreCache`, a path to one, or None for the default file
-    (``$INQUIRE_SCORE_CACHE`` or ``scores.sqlite`` in the user's cache). ``options`` go to the
-    scorers that accept them (``KINDS``); an option no requested scorer accepts is an error,
-    so a typo never passes silently.
+    ``device``, ``batch_size`` and ``workers`` apply to the scorers that run a local model (None:
+    the scorer's default). ``cache`` is a :class:`ScoreCache`, a path to one, or None for the
+    default file (``$INQUIRE_SCORE_CACHE`` or ``scores.sqlite`` in the user's cache). ``options``
+    go to the scorers that accept them (``KINDS``); an option no requested scorer accepts is an
+    error, so a typo never passes silently.
     """
     if not isinstance(cache, ScoreCache):
         cache = ScoreCache.open(cache)
@@ -83,8 +88,12 @@ def create_scorer(
             raise InquireError(f"Unknown fusion method {fuse_method!r}: use {' or '.join(FUSION_METHODS)}.")
         if not 0.0 <= fuse_weight <= 1.0:
             raise InquireError(f"Fusion weight {fuse_weight} is outside [0, 1]: it is the first scorer's share.")
+    settings = {"device": device, "batch_size": batch_size, "workers": workers}
     scorers = [
-        _create_one(kind, name, device, cache, {k: v for k, v in options.items() if k in KINDS[kind]})
+        _create_one(kind, name, cache, {
+            **{k: v for k, v in settings.items() if v is not None and kind in _SETTINGS[k]},
+            **{k: v for k, v in options.items() if k in KINDS[kind]},
+        })
         for kind, name in kinds
     ]
     if fuse is None:
@@ -94,15 +103,15 @@ def create_scorer(
     return FusedScorer(scorers[0], scorers[1], fuse_method, fuse_weight)
 
 
-def _create_one(kind: str, name: str, device: str | None, cache: ScoreCache, options: dict) -> Scorer:
+def _create_one(kind: str, name: str, cache: ScoreCache, options: dict) -> Scorer:
     if kind == "clip":
         from .clip import ClipScorer
 
-        return ClipScorer(name, device=device, cache=cache, **options)
+        return ClipScorer(name, cache=cache, **options)
     if kind == "vlm":
         from .vlm import VlmScorer
 
-        return VlmScorer(name, device=device, cache=cache, **options)
+        return VlmScorer(name, cache=cache, **options)
     from .api import ApiScorer
 
     return ApiScorer(name, cache=cache, **options)

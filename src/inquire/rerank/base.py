@@ -1,10 +1,10 @@
 """The interface every reranker implements: score (query, image) pairs, cache-backed.
 
 Rerankers differ wildly in cost (a CLIP dot product, a local 7B vision-language model, a paid
-API), so all of them sit behind one small interface and one persistent score cache. A subclass
-implements only :meth:`Scorer._score`; :meth:`Scorer.score_pairs` serves what the cache holds,
-scores the rest in chunks and stores each chunk as soon as it is done, so an interrupted run
-resumes where it stopped and a repeated run costs nothing.
+API), so all of them sit behind one small interface, :class:`Scorer`, and one persistent score
+cache. A model or service implements only :meth:`CachedScorer._score`; :meth:`CachedScorer.score_pairs`
+serves what the cache holds, scores the rest in chunks and stores each chunk as soon as it is
+done, so an interrupted run resumes where it stopped and a repeated run costs nothing.
 
 A pair that cannot be scored (undecodable image, a request that failed after its retries) gets
 NaN and a reason in ``errors``; it is never stored, so the next run tries it again.
@@ -72,6 +72,14 @@ class Scorer(ABC):
     @abstractmethod
     def cached(self, queries: Sequence[str], image_keys: Sequence[str]) -> np.ndarray:
         """Scores of (query, image_key) pairs already known; NaN where not. Never computes."""
+
+    def estimated_cost(self, queries: Sequence[str]) -> float | None:
+        """Estimated USD of one request per query given, for paid services; None for local models."""
+        return None
+
+    def report(self) -> dict:
+        """What the scorer did beyond scoring (requests, retries), for ``summary.json``."""
+        return {}
 
     def close(self) -> None:
         """Release clients and models held by the scorer (its cache stays usable)."""

@@ -1,4 +1,4 @@
-"""INQUIRE-Rerank with an embedding model: embed, rank each query's 100 candidates, score.
+"""INQUIRE-Rerank: score each query's 100 candidates with a model or reranker, rank, evaluate.
 
 Stages are timed and recorded in ``summary.json``. Image and text embeddings are cached by
 (model identity, image id or text); the model is loaded only when something is not cached, so a
@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 from ..data import rerank as rerank_data
 from ..data.queries import attach_query_ids, canonical_split, load_queries, normalize_text
 from ..embed.cache import EmbeddingCache
-from ..models import model_identity, resolve_spec
+from ..errors import InquireError
+from ..models import RUNTIMES, model_identity, resolve_spec
 from .results import default_out_dir, summarize, write_outputs
 from .scoring import score_run, with_query_info
 
@@ -64,13 +65,20 @@ class CachedEmbeddings:
     The model itself is loaded on first need; a fully cached run never loads it.
     """
 
-    def __init__(self, spec: str, *, device: str | None, batch_size: int, workers: int | None, cache_dir: Path | None):
+    def __init__(
+        self, spec: str, *, device: str | None, batch_size: int, workers: int | None,
+        cache_dir: Path | None, runtime: str = "auto",
+    ):
+        if runtime not in RUNTIMES:
+            raise InquireError(f"Unknown image runtime {runtime!r} (--runtime): use {', '.join(RUNTIMES)}.")
         self.spec = resolve_spec(spec)
         identity = model_identity(self.spec)
         self.images = EmbeddingCache(identity, "image", root=cache_dir)
         self.texts = EmbeddingCache(identity, "text", root=cache_dir)
-        self._device, self.batch_size, self.workers = device, batch_size, workers
+        self._device, self.batch_size, self.workers, self.runtime = device, batch_size, workers, runtime
         self.n_images_embedded = 0
+        #: which runtime encoded images this run (None if everything came from the cache)
+        self.runtime_used: str | None = None
 
     @property
     @cache  # noqa: B019 - one embedder per instance, for the instance's lifetime
@@ -88,17 +96,20 @@ class CachedEmbeddings:
         failed: dict = {}
         if todo:
             from ..embed.pipeline import embed_stream
+            from ..models.onnx_encoder import ImageEncoder
 
             model = self.embedder
+            encoder = ImageEncoder(model, self.runtime)
             with tqdm(total=len(todo), desc="embedding images", unit="img") as bar:
                 for batch in embed_stream(
-                    model.encode_images, model.image_transform, payloads(set(todo)),
+                    encoder, model.image_transform, payloads(set(todo)),
                     batch_size=self.batch_size, workers=self.workers,
                     pin_memory=model.device.type == "cuda", on_batch=bar.update,
                 ):
                     self.images.put(batch.keys, batch.embeddings)
                     failed.update(batch.skipped)
             self.n_images_embedded = len(todo) - len(failed)
+            self.runtime_used = encoder.runtime_used
         ok = [i for i in image_ids if i not in failed]
         return dict(zip(ok, self.images.get(ok))), failed
 
@@ -122,12 +133,36 @@ def run_rerank(
     device: str | None = None,
     batch_size: int = 64,
     workers: int | None = None,
+    runtime: str = "auto",
     cache_dir: Path | None = None,
+    fuse: str | None = None,
+    fuse_method: str = "weighted",
+    fuse_weight: float = 0.5,
+    scorer_options: dict | None = None,
+    score_cache: str | Path | None = None,
+    allow_missing: bool = False,
 ) -> RunResult:
-    """Evaluate an embedding model on INQUIRE-Rerank and write the run's files."""
+    """Evaluate a model on INQUIRE-Rerank and write the run's files.
+
+    A plain embedding spec takes the embedding path below. A reranker spec (``clip:``, ``vlm:``,
+    ``api:``; see :mod:`inquire.rerank`) or a ``fuse`` partner scores every candidate pair
+    through :func:`inquire.rerank.create_scorer` instead, with ``scorer_options`` and the score
+    cache ``score_cache``; a run with unscored pairs is refused unless ``allow_missing``.
+    """
+    from ..rerank import is_reranker_spec
+
     split = canonical_split(split)
     clock = Stopwatch()
-    embeddings = CachedEmbeddings(model, device=device, batch_size=batch_size, workers=workers, cache_dir=cache_dir)
+    if fuse is not None or is_reranker_spec(model):
+        return _run_with_scorer(
+            model, split, clock, data_dir=data_dir, queries_path=queries_path, out_dir=out_dir, k=k,
+            allow_missing=allow_missing,
+            scorer_args=dict(device=device, batch_size=batch_size, workers=workers, cache=score_cache,
+                             fuse=fuse, fuse_method=fuse_method, fuse_weight=fuse_weight, **(scorer_options or {})),
+        )
+    embeddings = CachedEmbeddings(
+        model, device=device, batch_size=batch_size, workers=workers, cache_dir=cache_dir, runtime=runtime
+    )
     with clock.stage("load_data"):
         files, labels = load_split(split, data_dir, queries_path)
     image_ids = pd.unique(labels["inat24_image_id"]).tolist()
@@ -140,21 +175,80 @@ def run_rerank(
         text_emb = dict(zip(texts["query_id"], embeddings.text_embeddings(texts["query"].tolist())))
     with clock.stage("score"):
         labels["score"] = _cosine_scores(labels, image_emb, text_emb)
+    return _finish(
+        labels, clock, split=split, model=embeddings.spec, k=k, out_dir=out_dir,
+        n_images=len(image_ids), n_images_embedded=embeddings.n_images_embedded,
+        image_runtime=embeddings.runtime_used,
+        n_images_failed=len(failed), images_failed={str(i): r for i, r in failed.items()},
+    )
+
+
+def _finish(labels: pd.DataFrame, clock: Stopwatch, *, split: str, model: str, k: int,
+            out_dir: str | Path | None, **extra) -> RunResult:
+    """Rank and score ``labels["score"]``, then write and return the run (shared by both scoring paths)."""
+    with clock.stage("score"):
         per_query, ranks = score_run(labels, k=k)
         labels["rank"] = ranks
     per_query = with_query_info(per_query, labels)
     run = labels[["query", "inat24_image_id", "score", "rank", "relevant"]]
     summary = summarize(
-        per_query, task="rerank", split=split, model=embeddings.spec, k=k,
-        n_images=len(image_ids), n_candidates=int(len(labels)),
-        n_images_embedded=embeddings.n_images_embedded,
-        n_images_failed=len(failed), images_failed={str(i): r for i, r in failed.items()},
-        timings_s=clock.seconds,
+        per_query, task="rerank", split=split, model=model, k=k,
+        n_candidates=int(len(labels)), **extra, timings_s=clock.seconds,
     )
     summary["timings_s"]["total"] = round(sum(clock.seconds.values()), 3)
-    out = Path(out_dir) if out_dir is not None else default_out_dir("rerank", split, embeddings.spec)
+    out = Path(out_dir) if out_dir is not None else default_out_dir("rerank", split, model)
     write_outputs(out, summary, per_query, run)
     return RunResult(out, summary, per_query, run)
+
+
+def plan_rerank(
+    model: str, split: str, *, data_dir: str | Path | None = None, queries_path: str | Path | None = None,
+    fuse: str | None = None, fuse_method: str = "weighted", fuse_weight: float = 0.5,
+    scorer_options: dict | None = None, score_cache: str | Path | None = None,
+):
+    """What ``run_rerank`` with a reranker would score and (for paid APIs) cost; scores nothing."""
+    from ..rerank import create_scorer
+    from ..rerank.candidates import plan
+
+    scorer = create_scorer(model, cache=score_cache, fuse=fuse, fuse_method=fuse_method,
+                           fuse_weight=fuse_weight, **(scorer_options or {}))
+    _, labels = load_split(canonical_split(split), data_dir, queries_path)
+    return plan(scorer, labels["query"].tolist(), labels["inat24_image_id"].tolist())
+
+
+def _run_with_scorer(
+    model: str, split: str, clock: Stopwatch, *, data_dir, queries_path, out_dir, k: int,
+    allow_missing: bool, scorer_args: dict,
+) -> RunResult:
+    """INQUIRE-Rerank scored pair by pair with a reranker (see :mod:`inquire.rerank`)."""
+    from ..rerank import create_scorer, leaf_scorers
+    from ..rerank.candidates import score_candidates
+
+    scorer = create_scorer(model, **scorer_args)
+    with clock.stage("load_data"):
+        files, labels = load_split(split, data_dir, queries_path)
+    with clock.stage("rerank"):
+        result = score_candidates(
+            scorer, labels["query"].tolist(), labels["inat24_image_id"].tolist(),
+            lambda wanted: rerank_data.iter_images(files, wanted),
+        )
+    scorer.close()
+    missing = {f"{labels['query'].iat[i]} | {labels['inat24_image_id'].iat[i]}": r for i, r in sorted(result.errors.items())}
+    if missing and not allow_missing:
+        reasons = pd.Series(list(missing.values())).value_counts()
+        raise InquireError(
+            f"{len(missing)} of {len(labels)} candidate scores are missing ({scorer.spec}); most common reasons:\n"
+            + "\n".join(f"  {n} x {r}" for r, n in reasons.head(5).items())
+            + "\nScored pairs are cached: run the same command again to retry only the missing ones, "
+            "or pass --allow-missing to rank them last and report metrics over incomplete scores."
+        )
+    labels["score"] = np.where(np.isnan(result.scores), -np.inf, result.scores)
+    return _finish(
+        labels, clock, split=split, model=scorer.spec, k=k, out_dir=out_dir,
+        reranker=scorer.identity, n_images=int(labels["inat24_image_id"].nunique()),
+        n_scores_missing=len(missing), scores_missing=missing,
+        reranker_stats={leaf.spec: leaf.report() for leaf in leaf_scorers(scorer)},
+    )
 
 
 def _cosine_scores(labels: pd.DataFrame, image_emb: dict, text_emb: dict) -> np.ndarray:

@@ -1,0 +1,101 @@
+"""What every image collection offers the embedding job: a fixed order, payloads and metadata.
+
+Item ``i`` of a source is always the same image: the order is fixed when the source is opened
+(sorted paths, the order of a ``train.json`` sorted by file name, tar order, row order), so an
+interrupted job can split the collection into the same blocks on every run and resume exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from ...embed.decode import Payload
+
+#: Column of the output metadata that names each image (the key of the published layout).
+IMAGE_PATH = "image_path"
+
+
+class ImageSource(ABC):
+    """An ordered image collection.
+
+    Subclasses fill ``self.root`` and ``self.table``: one row per item, ``image_path`` first,
+    then the collection's own metadata columns, which travel into the output unchanged.
+    A source is pickled to distributed workers, so it holds arrays, never open files.
+    """
+
+    kind: ClassVar[str]
+    root: Path
+    table: pa.Table
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    @abstractmethod
+    def payloads(self, start: int, stop: int) -> Iterator[Payload]:
+        """The images of items ``start`` to ``stop - 1``, in order, as :func:`decode_image` takes them."""
+
+    def metadata(self, indices: Sequence[int]) -> pa.Table:
+        """Output metadata rows of the given items (``image_path`` first), in the given order."""
+        return self.table.take(pa.array(indices, type=pa.int64()))
+
+    def image_path(self, index: int) -> str:
+        return self.table.column(IMAGE_PATH)[index].as_py()
+
+    def details(self) -> dict[str, Any]:
+        """Source-specific facts for the manifest (files ignored, columns, …)."""
+        return {}
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Hash of the kind and the ordered image paths: equal iff the items and their order are."""
+        h = hashlib.sha256(self.kind.encode())
+        for chunk in self.table.column(IMAGE_PATH).chunks:
+            for path in chunk.to_pylist():
+                h.update(b"\0" + path.encode())
+        return h.hexdigest()[:32]
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records about the source."""
+        return {
+            "kind": self.kind,
+            "root": str(self.root),
+            "n_items": len(self),
+            "fingerprint": self.fingerprint,
+            "columns": self.table.column_names,
+            **self.details(),
+        }
+
+    def __getstate__(self) -> dict:
+        # cached file handles and row groups stay in the process that made them
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_cache")}
+
+
+def infer_column(values: Sequence[Any]) -> pa.Array:
+    """An Arrow column from Python values, typed by inference, or as text when types are mixed."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+@cache
+def image_extensions() -> frozenset[str]:
+    """File extensions (lower case, with the dot) of every format Pillow can decode.
+
+    Stub formats (HDF5, GRIB, BUFR, …) are left out: Pillow recognises them but cannot decode
+    pixels, so a data file beside the photos is an ignored non-image rather than a failed image.
+    """
+    from PIL import Image, ImageFile
+
+    Image.init()
+    decodable = {fmt for fmt, (factory, _) in Image.OPEN.items()
+                 if not (isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile))}
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in decodable)

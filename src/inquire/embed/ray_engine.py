@@ -1,0 +1,150 @@
+"""The embedding job on Ray Data, from one machine to a cluster (``--engine ray``).
+
+Reading and decoding run as Ray tasks on every CPU of the cluster, one model batch per task; the
+model runs in a pool of actors (one per GPU when the cluster has GPUs); this process receives the
+embeddings in order and commits shards with the same writer as the local engine. Each actor
+encodes exactly the batches the local engine forms, so both engines write the same files.
+
+On a cluster, every machine needs this package installed and the source at the same path (a
+shared file system); ``ray start --head`` on one machine, ``ray start --address=HEAD:6379`` on the
+others, then ``inquire embed ... --engine ray --address HEAD:6379`` (or ``auto`` on a member).
+Ray is an optional dependency (``pip install inquire[ray]``), imported only here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..data.sources import ImageSource
+from ..errors import InquireError
+from ..models.base import ImageTransform
+
+#: sources unpickled once per worker process, by object reference (a 5-million-item index is big)
+_SOURCES: dict[str, ImageSource] = {}
+
+
+def run_ray(
+    source: ImageSource,
+    spec: str,
+    transform: ImageTransform,
+    dim: int,
+    chunks: list[tuple[int, int]],
+    on_rows: Callable[[np.ndarray, np.ndarray, list[tuple[int, str]]], None],
+    *,
+    device: str | None,
+    actors: int | None,
+    address: str | None,
+    on_items: Callable[[int], None],
+) -> tuple[str, int]:
+    """Embed the items of ``chunks`` (one model batch each); returns the device kind and actor count."""
+    try:
+        import ray
+    except ImportError:
+        raise InquireError("--engine ray needs Ray: pip install 'inquire[ray]' (or ray[data]).") from None
+    started_here = _connect(ray, address)
+    try:
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        if device not in (None, "", "auto", "cpu") and not device.startswith("cuda"):
+            raise InquireError(f"--device {device}: the Ray engine runs models on cuda or cpu only.")
+        if device is not None and device.startswith("cuda") and gpus == 0:
+            raise InquireError(f"--device {device}: the Ray cluster has no GPU; use --device cpu.")
+        use_gpu = gpus > 0 and device != "cpu"
+        actors = actors or (gpus if use_gpu else 1)
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True
+        ctx.enable_progress_bars = False
+        pixel_shape = tuple(_pixel_shape(transform))
+        ds = ray.data.from_items([{"start": s, "stop": e} for s, e in chunks], override_num_blocks=len(chunks))
+        # Decoding is spread over the cluster's nodes, the actors are not: the differing strategies
+        # also keep Ray from fusing decoding into the actors, where it would stop overlapping the model.
+        ds = ds.map_batches(
+            _decode_chunk, batch_size=1, batch_format="numpy", num_cpus=1, scheduling_strategy="SPREAD",
+            fn_kwargs={"source_ref": ray.put(source), "transform": transform, "pixel_shape": pixel_shape},
+        )
+        ds = ds.map_batches(
+            _Encoder, batch_size=None, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors),
+            num_gpus=1 if use_gpu else 0, num_cpus=1, scheduling_strategy="DEFAULT",
+            fn_constructor_kwargs={"spec": spec, "device": "cuda" if use_gpu else "cpu", "dim": dim},
+        )
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            errors = batch["error"]
+            ok = errors == ""
+            on_rows(batch["index"][ok], batch["embedding"][ok],
+                    [(int(i), str(e)) for i, e in zip(batch["index"][~ok], errors[~ok])])
+            on_items(len(errors))
+        return ("cuda" if use_gpu else "cpu"), actors
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _connect(ray, address: str | None) -> bool:
+    """Join ``address`` (or start a local instance); True if this call started Ray."""
+    if ray.is_initialized():
+        return False
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise InquireError(
+            f"Could not {'join the Ray cluster at ' + address if address else 'start Ray'} ({exc}). "
+            "Start a cluster with `ray start --head` and pass its address (--address HOST:6379)."
+        ) from None
+    return True
+
+
+def _pixel_shape(transform: ImageTransform) -> tuple[int, ...]:
+    from PIL import Image
+
+    return tuple(transform(Image.new("RGB", (64, 64))).shape)
+
+
+def _decode_chunk(batch: dict[str, np.ndarray], source_ref, transform: ImageTransform, pixel_shape: tuple) -> dict[str, Any]:
+    """A Ray task: read and decode one model batch; rows in source order, errors in place of pixels."""
+    import ray
+
+    from .pipeline import prepare_batch
+
+    key = source_ref.hex()
+    if key not in _SOURCES:
+        _SOURCES.clear()
+        _SOURCES[key] = ray.get(source_ref)
+    source = _SOURCES[key]
+    start, stop = int(batch["start"][0]), int(batch["stop"][0])
+    prepared = prepare_batch(transform, list(zip(range(start, stop), source.payloads(start, stop))))
+    n = stop - start
+    pixels = np.zeros((n, *pixel_shape), dtype=np.float32)
+    errors = np.full(n, "", dtype=object)
+    if prepared.pixels is not None:
+        pixels[np.asarray(prepared.keys) - start] = prepared.pixels.numpy()
+    for i, reason in prepared.skipped:
+        errors[i - start] = reason
+    return {"index": np.arange(start, stop), "chunk": np.full(n, start), "pixels": pixels, "error": errors}
+
+
+class _Encoder:
+    """A Ray actor holding the model; encodes each chunk of a block as its own batch."""
+
+    def __init__(self, spec: str, device: str, dim: int):
+        from ..models import create_embedder
+
+        self.embedder = create_embedder(spec, device)
+        self.dim = dim
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import torch
+
+        ok = batch["error"] == ""
+        out = np.zeros((len(ok), self.dim), dtype=np.float32)
+        for chunk in np.unique(batch["chunk"][ok]):
+            sel = ok & (batch["chunk"] == chunk)
+            pixels = torch.from_numpy(np.ascontiguousarray(batch["pixels"][sel]))
+            if self.embedder.device.type == "cuda":
+                pixels = pixels.pin_memory()
+            out[sel] = self.embedder.encode_images(pixels)
+        return {"index": batch["index"], "embedding": out, "error": batch["error"]}

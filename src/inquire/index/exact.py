@@ -1,0 +1,221 @@
+"""Exact (brute-force) cosine search over a memory-mapped embedding folder.
+
+Rows are streamed in blocks: each block is converted to float32 on its own, multiplied by the
+query batch, and reduced to its top k at once, so memory is a few blocks whatever the folder size
+(five million 768-d float16 rows are 7.7 GB on disk and would be 15 GB as float32). On CPUs the
+blocks are spread over worker threads, each running BLAS single-threaded: conversion, matrix
+product and selection all release the GIL, so every core stays busy on every stage. With a GPU the
+blocks travel in float16 (half the bytes) and are scored there through torch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.embedding_folder import EmbeddingFolder
+from ..errors import InquireError
+from .topk import merge_topk, select_topk, sort_hits
+
+#: Rows per block: 32768 x 768 float32 is 100 MB, large enough for an efficient matrix product.
+BLOCK_ROWS = 32768
+#: Queries scored together against a block; bounds the (queries x block) score matrix.
+QUERY_BATCH = 512
+
+
+@dataclass(frozen=True)
+class Block:
+    """Rows ``lo:hi`` of one shard, or only the shard-local rows ``picked`` (sorted) among them."""
+
+    shard: int
+    lo: int
+    hi: int
+    picked: np.ndarray | None = None
+
+    def read(self, folder: EmbeddingFolder) -> np.ndarray:
+        shard = folder.shards[self.shard]
+        return np.asarray(shard[self.lo : self.hi] if self.picked is None else shard[self.picked])
+
+    def rows(self, folder: EmbeddingFolder) -> np.ndarray:
+        local = np.arange(self.lo, self.hi) if self.picked is None else self.picked
+        return folder.offsets[self.shard] + local.astype(np.int64)
+
+
+def check_queries(queries: np.ndarray, dim: int) -> np.ndarray:
+    """Queries as a C-contiguous float32 (Q, dim) array, or a clear error."""
+    q = np.asarray(queries)
+    if q.ndim == 1:
+        q = q[None, :]
+    if q.ndim != 2 or q.shape[1] != dim:
+        raise InquireError(
+            f"Query embeddings have shape {q.shape} but the embedding folder holds {dim}-d rows: the text "
+            "model must be the one that embedded the images."
+        )
+    q = np.ascontiguousarray(q, dtype=np.float32)
+    if not np.isfinite(q).all():
+        raise InquireError("Query embeddings contain NaN or infinite values; the text model failed on some query.")
+    return q
+
+
+def check_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InquireError(f"k must be a positive integer, got {k!r}.")
+    return int(k)
+
+
+def check_allowed(allowed: np.ndarray | None, n_rows: int) -> np.ndarray | None:
+    if allowed is None:
+        return None
+    mask = np.asarray(allowed)
+    if mask.dtype != bool or mask.shape != (n_rows,):
+        raise InquireError(f"allowed must be a boolean mask of shape ({n_rows},), got {mask.dtype} {mask.shape}.")
+    return mask
+
+
+def plan_blocks(folder: EmbeddingFolder, block_rows: int, allowed: np.ndarray | None) -> Iterator[Block]:
+    """Blocks of at most ``block_rows`` allowed rows, never straddling shards."""
+    for s, shard in enumerate(folder.shards):
+        n = shard.shape[0]
+        if allowed is None:
+            for lo in range(0, n, block_rows):
+                yield Block(s, lo, min(lo + block_rows, n))
+            continue
+        picked = np.flatnonzero(allowed[folder.offsets[s] : folder.offsets[s + 1]])
+        for start in range(0, len(picked), block_rows):
+            part = picked[start : start + block_rows]
+            lo, hi = int(part[0]), int(part[-1]) + 1
+            yield Block(s, lo, hi, None if hi - lo == len(part) else part)
+
+
+def bounded_map(fn: Callable, items: Iterable, threads: int, ahead: int) -> Iterator:
+    """``fn`` over ``items`` on ``threads`` threads, results in order, at most ``ahead`` in flight.
+
+    Bounding the queue bounds memory (each pending result may be a block of rows); on an error
+    the queued work is cancelled instead of finishing a scan whose result is lost.
+    """
+    pool = ThreadPoolExecutor(max(1, threads))
+    pending: deque = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _non_finite(folder: EmbeddingFolder, rows: np.ndarray) -> InquireError:
+    shard = int(folder.shard_of(rows[:1])[0])
+    return InquireError(
+        f"Embedding row {int(rows[0])} ({folder.shard_files[shard].name}, row {int(rows[0] - folder.offsets[shard])}) "
+        f"of {folder.path} is NaN or infinite; re-embed that image (or drop it with its metadata row)."
+    )
+
+
+def _score_block_numpy(q: np.ndarray, folder: EmbeddingFolder, block: Block, k: int) -> tuple[np.ndarray, np.ndarray]:
+    x = block.read(folder).astype(np.float32)  # the only float32 copy: one block
+    rows = block.rows(folder)
+    scores, cols = [], []
+    for start in range(0, len(q), QUERY_BATCH):
+        s, c = select_topk(q[start : start + QUERY_BATCH] @ x.T, k)
+        scores.append(s)
+        cols.append(c)
+    s, c = np.concatenate(scores), np.concatenate(cols)
+    if not np.isfinite(s).all():
+        raise _non_finite(folder, rows[c[~np.isfinite(s)]])
+    return s, rows[c]
+
+
+def _search_numpy(q: np.ndarray, folder: EmbeddingFolder, blocks: list[Block], k: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    from threadpoolctl import threadpool_limits
+
+    best = (np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64))
+    # One BLAS thread per worker: parallelism comes from blocks, so no core idles while one
+    # thread converts or selects (measured 1.6x faster than BLAS threads on 2 cores).
+    with threadpool_limits(1, user_api="blas"):
+        for hit in bounded_map(lambda b: _score_block_numpy(q, folder, b, k), blocks, threads, 2 * threads):
+            best = merge_topk(best, hit, k)
+    return best
+
+
+def _search_torch(q: np.ndarray, folder: EmbeddingFolder, blocks: list[Block], k: int, device, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """Blocks read by CPU threads (ahead of the device), scored and reduced on ``device``."""
+    import torch
+
+    qt = torch.from_numpy(q).to(device)
+    best = (np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64))
+    reads = bounded_map(lambda b: np.array(b.read(folder)), blocks, threads, threads + 1)  # copy = read ahead
+    for block, x in zip(blocks, reads):
+        scores = qt @ torch.from_numpy(x).to(device).float().T
+        kb = min(k, scores.shape[1])
+        vals, cols = torch.topk(scores, kb, dim=1)
+        kth = vals[:, -1:]
+        straddles = ((scores == kth).sum(1) > (vals == kth).sum(1)).cpu().numpy()
+        vals, cols = vals.cpu().numpy(), cols.cpu().numpy().astype(np.int64)
+        for i in np.flatnonzero(straddles):  # the tie rule, on the CPU for these rare rows
+            v, c = select_topk(scores[i : i + 1].cpu().numpy(), kb)
+            vals[i], cols[i] = v[0], c[0]
+        vals, cols = sort_hits(vals, cols)
+        rows = block.rows(folder)
+        if not np.isfinite(vals).all():
+            raise _non_finite(folder, rows[cols[~np.isfinite(vals)]])
+        best = merge_topk(best, (vals, rows[cols]), k)
+    return best
+
+
+def exact_search(
+    queries: np.ndarray,
+    folder: EmbeddingFolder,
+    k: int,
+    *,
+    allowed: np.ndarray | None = None,
+    device: str | None = None,
+    block_rows: int = BLOCK_ROWS,
+    threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The exact top k rows of ``folder`` for each query by dot product (cosine for unit vectors).
+
+    Args:
+        queries: (Q, d) unit-norm float32 query embeddings.
+        folder: the embedding folder to search.
+        k: hits per query. Fewer columns come back when fewer rows are searchable.
+        allowed: optional boolean mask over the folder's rows; rows outside it are never read.
+        device: "cpu" (numpy threads), "cuda", "cuda:N" or "mps" (torch); default: a GPU if present.
+        block_rows: rows scored together (memory per worker is about block_rows x d x 4 bytes).
+        threads: CPU worker threads (default: all cores).
+
+    Returns:
+        ``(scores, rows)`` of shape (Q, min(k, searchable rows)): float32 scores descending,
+        int64 global row ids; equal scores are ordered by lower row id.
+    """
+    q = check_queries(queries, folder.dim)
+    k = check_k(k)
+    mask = check_allowed(allowed, folder.n_rows)
+    if block_rows < 1:
+        raise InquireError(f"block_rows must be positive, got {block_rows}.")
+    threads = threads or os.cpu_count() or 1
+    blocks = list(plan_blocks(folder, int(block_rows), mask))
+    k = min(k, folder.n_rows if mask is None else int(mask.sum()))
+    if not blocks or not len(q):
+        return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+    dev = resolve_device(device)
+    if dev == "cpu":
+        return _search_numpy(q, folder, blocks, k, threads)
+    return _search_torch(q, folder, blocks, k, dev, threads)
+
+
+def resolve_device(device: str | None) -> "str | object":
+    """"cpu", or a torch device for a GPU; ``None`` picks a GPU when one is present."""
+    if device == "cpu":
+        return "cpu"
+    from ..device import pick_device
+
+    dev = pick_device(device)
+    return "cpu" if dev.type == "cpu" else dev

@@ -1,0 +1,105 @@
+"""The FastAPI application: :func:`create_app` builds it from a :class:`ServeConfig`.
+
+The app factory loads the model, embeddings and metadata once, so tests run the real app
+in-process and ``inquire serve`` hands the same app to uvicorn. Everything a client can get wrong
+is answered with a JSON body ``{"error": "...", "detail": [...]}`` and a 4xx status.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..errors import InquireError
+from .config import ServeConfig
+from .engine import SearchEngine
+from .guards import GuardMiddleware
+from .labels import LabelStore
+
+HERE = Path(__file__).parent
+log = logging.getLogger("inquire.serve")
+
+
+@dataclass
+class ServeState:
+    """What every request handler shares."""
+
+    config: ServeConfig
+    engine: SearchEngine
+    labels: LabelStore
+    templates: Jinja2Templates
+
+    @property
+    def annotation_extension(self) -> str:
+        """File extension of the collection's images in exported annotations (iNat24: ``.jpg``)."""
+        return self.engine.manifest.get("extension") or ".jpg"
+
+
+def create_app(config: ServeConfig, engine: SearchEngine | None = None) -> FastAPI:
+    """The search app for ``config``; pass ``engine`` to share an already loaded one."""
+    from .routers import export, images, labels, pages, search
+
+    state = ServeState(
+        config=config,
+        engine=engine if engine is not None else SearchEngine(config),
+        labels=LabelStore(config.labels_path()),
+        templates=Jinja2Templates(directory=HERE / "templates"),
+    )
+    app = FastAPI(
+        title="inquire search",
+        version=__version__,
+        description=(
+            "Search a collection of natural-world photographs by text, filter by taxon, date and place, "
+            "label results as relevant or not, and export results, labels and an INQUIRE-style benchmark. "
+            "Images are addressed by their row in the collection, never by a path."
+        ),
+        responses={400: {"description": "A request the collection cannot answer (unknown taxon, reranker …)"}},
+    )
+    app.state.serve = state
+    app.add_middleware(GuardMiddleware, allowed_hosts=config.allowed_hosts)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for router in (pages.router, search.router, images.router, labels.router, export.router):
+        app.include_router(router)
+    _error_handlers(app)
+    return app
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(InquireError)
+    async def _user_error(request: Request, exc: InquireError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [_problem(e) for e in exc.errors()]
+        summary = "; ".join(f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems)
+        return JSONResponse({"error": f"Invalid request: {summary}", "detail": problems}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "Internal error; the server log has the details."}, status_code=500)
+
+
+def _problem(error: dict) -> dict:
+    """One validation problem as field + message, without echoing large inputs back."""
+    loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+    message = error.get("msg", "invalid")
+    if error.get("type") == "json_invalid":
+        loc = []  # the location is a character offset, not a field
+        message = f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'parse error')})"
+    message = message.removeprefix("Value error, ")
+    return {"field": ".".join(loc), "message": message, "type": error.get("type", "")}

@@ -1,0 +1,47 @@
+"""What a server (or one ``inquire search``) is started with."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from ..paths import slug
+
+#: Host names (without port) under which a browser reaches a server bound to loopback.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Settings of a search server.
+
+    ``rerankers`` are the reranker specs clients may ask for: each loads a model, so the
+    operator decides which, not the client. ``allowed_hosts`` guards a loopback-bound server
+    against DNS rebinding (a web page elsewhere making the browser talk to it under another
+    name); None accepts any Host header.
+    """
+
+    embeddings: Path
+    model: str
+    images: Path | None = None
+    index: Path | None = None
+    device: str | None = None
+    labels: Path | None = None
+    rerankers: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] | None = None
+
+    def labels_path(self) -> Path:
+        """The labels database: ``labels`` if given, else one per embedding folder in the user data dir.
+
+        Labels are work, not cache: they live under the user's data directory, not the cache
+        that a user may clear.
+        """
+        if self.labels is not None:
+            return self.labels
+        folder = self.embeddings.resolve()
+        digest = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+        return Path(platformdirs.user_data_dir("inquire")) / "labels" / f"{slug(folder.name)}-{digest}.sqlite"
+

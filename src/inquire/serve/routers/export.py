@@ -1,0 +1,51 @@
+"""Downloads: results and labels as CSV, the labelled set as an INQUIRE-style benchmark."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from ...paths import slug
+from ..export import benchmark_frames, benchmark_zip, labels_csv, results_csv
+from ..schemas import MAX_QUERY_CHARS, ErrorResponse, SearchRequest
+from . import State
+from .search import run_search
+
+router = APIRouter(prefix="/api/export", tags=["export"], responses={400: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+_CSV = {200: {"content": {"text/csv": {}}, "description": "A CSV file."}}
+
+
+def _download(body: str | bytes, name: str, media_type: str = "text/csv; charset=utf-8") -> Response:
+    return Response(body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/results.csv", response_class=Response, responses=_CSV, summary="A search's results with every metadata column")
+def export_results(req: Annotated[SearchRequest, Query()], state: State) -> Response:
+    result = run_search(state, req)
+    return _download(results_csv(result.query, result.results), f"results-{slug(req.q)[:60]}.csv")
+
+
+@router.get("/labels.csv", response_class=Response, responses=_CSV, summary="Every judgement with the image's metadata")
+def export_labels(state: State, query: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS)] = None) -> Response:
+    return _download(labels_csv(state.engine, state.labels, query or None), "labels.csv")
+
+
+@router.get("/benchmark/queries.csv", response_class=Response, responses=_CSV, summary="Benchmark queries (INQUIRE columns)")
+def export_queries(state: State) -> Response:
+    queries, _ = benchmark_frames(state.labels, state.annotation_extension)
+    return _download(queries.to_csv(index=False), "queries.csv")
+
+
+@router.get("/benchmark/annotations.csv", response_class=Response, responses=_CSV, summary="Benchmark annotations (INQUIRE columns)")
+def export_annotations(state: State) -> Response:
+    _, annotations = benchmark_frames(state.labels, state.annotation_extension)
+    return _download(annotations.to_csv(index=False), "annotations.csv")
+
+
+@router.get("/benchmark.zip", response_class=Response, summary="queries.csv, annotations.csv and a README in one file",
+            responses={200: {"content": {"application/zip": {}}, "description": "A zip archive."}})
+def export_benchmark(state: State) -> Response:
+    body = benchmark_zip(state.labels, state.annotation_extension, str(state.config.embeddings))
+    return _download(body, "benchmark.zip", "application/zip")

@@ -1,0 +1,166 @@
+"""Request and response models of the JSON API; they are also what its OpenAPI schema documents.
+
+Every request model forbids unknown fields, so a misspelt parameter is a 422 that names it
+instead of a filter silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..data.queries import normalize_text
+from .filters import Filters
+
+MAX_K = 200
+MAX_RERANK_FROM = 1000
+MAX_QUERY_CHARS = 500
+SUPERCATEGORIES = ("Appearance", "Behavior", "Context", "Species")
+
+
+def _query_text(value: str) -> str:
+    text = normalize_text(value)
+    if not text:
+        raise ValueError("the query is empty")
+    return text
+
+
+class SearchRequest(Filters):
+    """A text query, how many results, optional filters (all must match) and optional reranking."""
+
+    q: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for, in words.")
+    k: int = Field(20, ge=1, le=MAX_K, description=f"Number of results (1 to {MAX_K}).")
+    rerank: str | None = Field(None, max_length=300, description="A reranker spec the server allows (see /api/info); empty for none.")
+    rerank_from: int | None = Field(
+        None, ge=1, le=MAX_RERANK_FROM,
+        description="How many first-stage results the reranker rescores (at least k; default max(k, 100)).",
+    )
+
+    @field_validator("q")
+    @classmethod
+    def _normal(cls, value: str) -> str:
+        return _query_text(value)
+
+    @model_validator(mode="after")
+    def _rerank_depth(self) -> "SearchRequest":
+        if self.rerank is not None and not self.rerank.strip():
+            self.rerank = None
+        if self.rerank_from is not None and self.rerank_from < self.k:
+            raise ValueError(f"rerank_from ({self.rerank_from}) must be at least k ({self.k})")
+        return self
+
+
+class ResultItem(BaseModel):
+    """One retrieved image with what an ecologist needs to judge it, attribution included."""
+
+    rank: int
+    row: int = Field(description="The image's row in the collection; the id to ask for its image or to label it.")
+    score: float | None = Field(description="Final score: the reranker's if reranked (null where it failed), else cosine similarity.")
+    first_stage_score: float | None = Field(None, description="Cosine similarity, when a reranker set the score.")
+    rerank_error: str | None = Field(None, description="Why the reranker could not score this image (it is ranked last).")
+    image_id: str
+    image_path: str
+    species: str | None
+    iconic_group: str | None
+    date: str | None
+    latitude: float | None
+    longitude: float | None
+    place: str | None = Field(description="Coordinates as text, with the location uncertainty in metres when known.")
+    license: str | None
+    rights_holder: str | None
+    attribution: str = Field(description="Credit line to show wherever the image is shown.")
+    thumbnail_url: str | None = Field(description="None when the server has no images root.")
+    image_url: str | None
+    label: bool | None = Field(description="This query's judgement of the image: true relevant, false not, null unlabelled.")
+    metadata: dict[str, Any] = Field(description="Every metadata column of the image.")
+
+
+class SearchResponse(BaseModel):
+    query: str = Field(description="The query as searched (normalised).")
+    k: int
+    rerank: str | None
+    n_images: int = Field(description="Images in the collection.")
+    n_allowed: int = Field(description="Images that pass the filters.")
+    timings_ms: dict[str, float] = Field(description="encode, filter, search, rerank, total.")
+    results: list[ResultItem]
+
+
+class LabelRequest(BaseModel):
+    """Judge one image of the collection for a query."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS)
+    row: int = Field(..., ge=0, description="The image's row (from a search result).")
+    relevant: bool
+
+    @field_validator("query")
+    @classmethod
+    def _normal(cls, value: str) -> str:
+        return _query_text(value)
+
+
+class LabelOut(BaseModel):
+    query_text: str
+    image_id: str
+    image_path: str
+    relevant: bool
+    updated_at: float = Field(description="Unix time of the judgement.")
+    row: int | None = Field(None, description="The image's row, if the collection still holds it.")
+
+
+class QueryInfoRequest(BaseModel):
+    """The benchmark columns of a query (as in the INQUIRE query lists)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS)
+    supercategory: Literal["", "Appearance", "Behavior", "Context", "Species"] = ""
+    category: str = Field("", max_length=100)
+    iconic_group: str = Field("", max_length=100)
+
+    @field_validator("query")
+    @classmethod
+    def _normal(cls, value: str) -> str:
+        return _query_text(value)
+
+
+class QueryOut(BaseModel):
+    query_id: int
+    query_text: str
+    supercategory: str
+    category: str
+    iconic_group: str
+    n_relevant: int
+    n_not_relevant: int
+
+
+class InfoResponse(BaseModel):
+    model: str
+    embeddings: str
+    n_images: int
+    dim: int
+    search: str = Field(description="'exact' or the FAISS index file in use.")
+    images: bool = Field(description="Whether thumbnails and images can be served (the server has an images root).")
+    rerankers: list[str]
+    max_k: int
+    labels_db: str
+
+
+class Facets(BaseModel):
+    n_images: int
+    iconic_groups: dict[str, int] = Field(description="Images per iconic group, most frequent first.")
+    taxonomy_levels: list[str]
+    date_range: list[str] | None
+    has_coordinates: bool
+
+
+class Taxon(BaseModel):
+    name: str
+    level: str
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="What was wrong and how to fix it.")
+    detail: list[dict[str, Any]] | None = Field(None, description="Per-field problems of a malformed request.")

@@ -1,0 +1,170 @@
+// The search page: sends the form to the JSON API and draws the results. Every value from the
+// collection is put in the page with textContent, never as HTML.
+"use strict";
+
+const FIELDS = ["q", "k", "iconic_group", "taxon", "date_from", "date_to", "lat_min", "lat_max", "lon_min", "lon_max", "rerank", "rerank_from"];
+const $ = (id) => document.getElementById(id);
+let current = null; // the query text of the results on screen
+
+function params() {
+  const out = {};
+  for (const name of FIELDS) {
+    const el = $(name);
+    if (el && el.value.trim() !== "") out[name] = el.value.trim();
+  }
+  return out;
+}
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+async function api(method, url, body) {
+  const init = { method, headers: {} };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(url, init);
+  const data = await response.json().catch(() => ({ error: response.statusText }));
+  if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
+  return data;
+}
+
+async function search(event) {
+  if (event) event.preventDefault();
+  const p = params();
+  if (!p.q) return;
+  const body = { ...p, k: Number(p.k || 20) };
+  for (const name of ["lat_min", "lat_max", "lon_min", "lon_max", "rerank_from"]) {
+    if (name in body) body[name] = Number(body[name]);
+  }
+  showError("");
+  $("status").textContent = "Searching…";
+  $("search-button").disabled = true;
+  try {
+    const data = await api("POST", "/api/search", body);
+    current = data.query;
+    render(data);
+    history.replaceState(null, "", "?" + new URLSearchParams(p).toString());
+    $("export-results").href = "/api/export/results.csv?" + new URLSearchParams(p).toString();
+    $("tools").hidden = false;
+    loadQueryInfo(data.query);
+  } catch (err) {
+    $("status").textContent = "";
+    showError(err.message);
+  } finally {
+    $("search-button").disabled = false;
+  }
+}
+
+function render(data) {
+  const t = data.timings_ms;
+  $("status").textContent = `${data.results.length} results for “${data.query}” among ${data.n_allowed.toLocaleString()} of ${data.n_images.toLocaleString()} images` +
+    ` · ${Math.round(t.total)} ms (text ${Math.round(t.encode)}, search ${Math.round(t.search)}${data.rerank ? ", rerank " + Math.round(t.rerank) : ""})`;
+  const list = $("results");
+  list.replaceChildren(...data.results.map(card));
+}
+
+function card(item) {
+  const node = $("card").content.firstElementChild.cloneNode(true);
+  node.dataset.row = item.row;
+  const link = node.querySelector(".image-link");
+  if (item.thumbnail_url) {
+    link.href = item.image_url;
+    const img = node.querySelector("img");
+    img.src = item.thumbnail_url;
+    img.alt = item.species || item.image_path;
+  } else {
+    link.remove();
+  }
+  const score = item.score === null ? "not scored" : item.score.toFixed(3);
+  node.querySelector(".rank").textContent = `#${item.rank} · ${score}` + (item.rerank_error ? ` (${item.rerank_error})` : "");
+  node.querySelector(".species").textContent = item.species || item.image_path;
+  node.querySelector(".when-where").textContent = [item.date, item.place].filter(Boolean).join(" · ");
+  node.querySelector(".attribution").textContent = item.attribution;
+  for (const button of node.querySelectorAll("button.label")) {
+    button.addEventListener("click", () => label(node, item.row, button.dataset.relevant === "true"));
+  }
+  showLabel(node, item.label);
+  return node;
+}
+
+function showLabel(node, value) {
+  node.classList.toggle("is-relevant", value === true);
+  node.classList.toggle("is-not-relevant", value === false);
+  node.querySelector(".relevant").setAttribute("aria-pressed", String(value === true));
+  node.querySelector(".not-relevant").setAttribute("aria-pressed", String(value === false));
+}
+
+async function label(node, row, relevant) {
+  const pressed = node.querySelector(relevant ? ".relevant" : ".not-relevant").getAttribute("aria-pressed") === "true";
+  try {
+    if (pressed) {
+      await api("DELETE", "/api/labels?" + new URLSearchParams({ query: current, row }).toString());
+      showLabel(node, null);
+    } else {
+      const saved = await api("PUT", "/api/labels", { query: current, row, relevant });
+      showLabel(node, saved.relevant);
+    }
+    showError("");
+  } catch (err) {
+    showError("Label not saved: " + err.message);
+  }
+}
+
+async function loadQueryInfo(query) {
+  const queries = await api("GET", "/api/queries").catch(() => []);
+  const info = queries.find((q) => q.query_text === query) || {};
+  $("supercategory").value = info.supercategory || "";
+  $("category").value = info.category || "";
+  $("query_iconic_group").value = info.iconic_group || $("iconic_group").value || "";
+}
+
+async function saveQueryInfo(event) {
+  event.preventDefault();
+  if (!current) return;
+  try {
+    await api("PUT", "/api/queries", {
+      query: current, supercategory: $("supercategory").value,
+      category: $("category").value, iconic_group: $("query_iconic_group").value,
+    });
+    showError("");
+  } catch (err) {
+    showError("Query details not saved: " + err.message);
+  }
+}
+
+let taxonTimer = null;
+function suggestTaxa() {
+  clearTimeout(taxonTimer);
+  const prefix = $("taxon").value.trim();
+  if (prefix.length < 2) return;
+  taxonTimer = setTimeout(async () => {
+    const taxa = await api("GET", "/api/taxa?" + new URLSearchParams({ prefix }).toString()).catch(() => []);
+    $("taxon-list").replaceChildren(...taxa.map((t) => {
+      const option = document.createElement("option");
+      option.value = t.name;
+      option.label = t.level;
+      return option;
+    }));
+  }, 200);
+}
+
+function restore() {
+  const url = new URLSearchParams(location.search);
+  for (const name of FIELDS) {
+    if (url.has(name) && $(name)) $(name).value = url.get(name);
+  }
+  if (url.get("q")) search();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("search-form").addEventListener("submit", search);
+  $("query-info").addEventListener("submit", saveQueryInfo);
+  $("taxon").addEventListener("input", suggestTaxa);
+  for (const el of document.querySelectorAll("#filters select")) el.addEventListener("change", () => { if ($("q").value.trim()) search(); });
+  restore();
+});

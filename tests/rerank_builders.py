@@ -1,0 +1,132 @@
+"""Tiny randomly initialised vision-language models of real families, saved as hub-style folders.
+
+Each folder holds what ``AutoModelForImageTextToText`` and ``AutoProcessor`` load offline: the
+model config and weights, the image processor, a byte-level BPE tokenizer (trained here on the
+real INQUIRE query texts, so queries tokenize into real sub-words) with the family's special
+tokens and chat template. "Yes", " Yes", "yes", " yes", "No", … are single tokens, as in the
+real families' vocabularies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import builders
+
+ANSWER_WORDS = ["Yes", "yes", "YES", "No", "no", "NO"]
+
+# Templates in the shape the real checkpoints ship (LLaVA-1.5's USER/ASSISTANT, Qwen2-VL's ChatML).
+LLAVA_CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] == 'user' %}USER: {% else %}ASSISTANT: {% endif %}"
+    "{% for item in message['content'] %}{% if item['type'] == 'image' %}<image>\n{% elif item['type'] == 'text' %}"
+    "{{ item['text'] }}{% endif %}{% endfor %}{% if message['role'] == 'user' %} {% else %}</s>{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+)
+QWEN2_VL_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% for item in message['content'] %}{% if item['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _corpus() -> list[str]:
+    texts = [row["query_text"].strip() for split in ("validation", "test") for row in builders.read_queries(split)]
+    answers = [spelling for w in ANSWER_WORDS for spelling in (w, " " + w)] * 50
+    prompt = ["Does this picture show a bird? Answer Yes or No.", "USER: ASSISTANT: Question: Answer: answer en"] * 20
+    return texts + answers + prompt
+
+
+def build_tokenizer(special_tokens: list[str], *, bos: str, eos: str, pad: str, chat_template: str, vocab_size: int = 1500):
+    """A byte-level BPE ``PreTrainedTokenizerFast`` with the given special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=special_tokens, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(_corpus(), trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token=eos, pad_token=pad)
+    fast.chat_template = chat_template
+    for word in ANSWER_WORDS:
+        for spelling in (word, " " + word):
+            if len(fast.encode(spelling, add_special_tokens=False)) != 1:  # pragma: no cover - guards the corpus
+                raise RuntimeError(f"{spelling!r} is not one token in the test tokenizer")
+    return fast
+
+
+def build_llava(out: Path, *, seed: int = 0) -> Path:
+    """LLaVA-1.5 architecture (CLIP ViT vision tower, MLP projector, Llama decoder), random weights."""
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+
+    tokenizer = build_tokenizer(["<unk>", "<s>", "</s>", "<pad>", "<image>"], bos="<s>", eos="</s>", pad="<pad>",
+                                chat_template=LLAVA_CHAT_TEMPLATE)
+    tokenizer.add_bos_token = True
+    image_token_id = tokenizer.convert_tokens_to_ids("<image>")
+    config = LlavaConfig(
+        vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                       image_size=56, patch_size=14, projection_dim=32),
+        text_config=LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                                pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                                eos_token_id=tokenizer.eos_token_id),
+        image_token_index=image_token_id, vision_feature_select_strategy="default", vision_feature_layer=-2,
+        projector_hidden_act="gelu",
+    )
+    with builders._seeded_torch(seed):
+        model = LlavaForConditionalGeneration(config).eval()
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 56}, crop_size={"height": 56, "width": 56},
+                                         image_mean=list(builders.OPENAI_CLIP_MEAN), image_std=list(builders.OPENAI_CLIP_STD))
+    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=14,
+                               vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                               chat_template=LLAVA_CHAT_TEMPLATE)
+    return _save(out, model, processor)
+
+
+def build_qwen2_vl(out: Path, *, seed: int = 0) -> Path:
+    """Qwen2-VL architecture (its own ViT with 2x2 patch merging, Qwen2 decoder with M-RoPE), random weights."""
+    from transformers import (
+        Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor,
+    )
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+                "<|image_pad|>", "<|video_pad|>"]
+    tokenizer = build_tokenizer(specials, bos=None, eos="<|im_end|>", pad="<|endoftext|>", chat_template=QWEN2_VL_CHAT_TEMPLATE)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
+    config = Qwen2VLConfig(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+                         bos_token_id=None, eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"]),
+        vision_config=dict(depth=2, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, patch_size=14,
+                           spatial_merge_size=2, temporal_patch_size=2, in_channels=3),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        pad_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
+    )
+    with builders._seeded_torch(seed):
+        model = Qwen2VLForConditionalGeneration(config).eval()
+    image_processor = Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=112 * 112, patch_size=14, merge_size=2,
+                                            temporal_patch_size=2)
+    processor = Qwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                 video_processor=Qwen2VLVideoProcessor(), chat_template=QWEN2_VL_CHAT_TEMPLATE)
+    return _save(out, model, processor)
+
+
+def _save(out: Path, model, processor) -> Path:
+    out = Path(out).expanduser().resolve()
+    with builders._transformers_quiet():
+        model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
+def small_rerank_dataset(root: Path) -> Path:
+    """An INQUIRE-Rerank-layout folder with 2 validation queries x 10 candidates, built once per ``root``."""
+    if not (root / "data").is_dir():
+        builders.build_rerank_dataset(root, splits={"validation": 2}, n_candidates=10)
+    return root

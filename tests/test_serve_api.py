@@ -1,0 +1,332 @@
+"""The search app's JSON API and page, in-process over the fixture collection (real model, real files)."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import threading
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from test_serve_collection import _expected, serve_collection  # noqa: F401  (shared session fixture)
+
+QUERY = "A hermit crab using plastic trash as its shell"
+
+
+@pytest.fixture(scope="module")
+def engine(serve_collection):  # noqa: F811
+    from inquire.serve import SearchEngine, ServeConfig
+
+    return SearchEngine(ServeConfig(embeddings=serve_collection.embeddings, model=serve_collection.model, images=serve_collection.images))
+
+
+@pytest.fixture(scope="module")
+def labels_db(tmp_path_factory):
+    return tmp_path_factory.mktemp("labels") / "labels.sqlite"
+
+
+def _app(engine, labels_db, **overrides):
+    from inquire.serve import ServeConfig, create_app
+
+    config = ServeConfig(embeddings=engine.config.embeddings, model=engine.config.model, images=engine.config.images,
+                         labels=labels_db, **overrides)
+    return create_app(config, engine=engine)
+
+
+@pytest.fixture(scope="module")
+def client(engine, labels_db):
+    with TestClient(_app(engine, labels_db)) as c:
+        yield c
+
+
+def brute_force(engine, text: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top k rows by cosine over every (allowed) row, ties by lower row: the definition of the search."""
+    q = engine.embedder.encode_texts([text])[0]
+    emb = engine.folder.embeddings(np.arange(engine.n_images)).astype(np.float32)
+    scores = emb @ q
+    rows = np.arange(engine.n_images) if allowed is None else np.flatnonzero(allowed)
+    order = np.lexsort((rows, -scores[rows]))[:k]
+    return rows[order], scores[rows[order]]
+
+
+# --------------------------------------------------------------------------------------------- search
+
+
+def test_page_and_openapi_document_the_app(client):
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="search-form"' in page.text
+    assert '<option value="Birds">Birds (' in page.text and "/static/app.js" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert client.get("/static/app.js").status_code == 200
+    schema = client.get("/openapi.json").json()
+    for path in ("/api/search", "/api/images/{row}/thumbnail", "/api/labels", "/api/export/benchmark.zip", "/api/facets"):
+        assert path in schema["paths"], path
+    fields = schema["components"]["schemas"]["SearchRequest"]["properties"]
+    assert {"q", "k", "iconic_group", "taxon", "date_from", "lat_min", "rerank"} <= set(fields)
+    assert client.get("/docs").status_code == 200
+
+
+def test_search_ranks_like_brute_force(client, engine, serve_collection):  # noqa: F811
+    body = client.post("/api/search", json={"q": QUERY, "k": 10}).json()
+    rows, scores = brute_force(engine, QUERY, 10)
+    assert [r["row"] for r in body["results"]] == rows.tolist()
+    np.testing.assert_allclose([r["score"] for r in body["results"]], scores, rtol=1e-4, atol=1e-5)
+    assert body["n_allowed"] == body["n_images"] == len(serve_collection.metadata)
+    assert set(body["timings_ms"]) == {"encode", "filter", "search", "rerank", "total"}
+    top = body["results"][0]
+    rec = serve_collection.metadata.iloc[top["row"]]
+    assert top["image_path"] == rec.image_path and top["image_id"] == str(rec.image_id)
+    assert top["species"] == f"{rec['name']} ({rec.common_name})"
+    assert top["attribution"] == f"© {rec.rights_holder} · {rec.license}"
+    assert top["date"] == rec.date[:10] and top["thumbnail_url"] == f"/api/images/{top['row']}/thumbnail"
+    assert top["metadata"]["category_id"] == rec.category_id and top["label"] is None
+    same = client.get("/api/search", params={"q": QUERY, "k": 10}).json()
+    assert [r["row"] for r in same["results"]] == rows.tolist()
+
+
+@pytest.mark.parametrize("f", [
+    {"iconic_group": "Birds"},
+    {"taxon": "Lepidoptera", "date_from": "2011-01-01"},
+    {"lat_min": -40.0, "lat_max": 45.0, "lon_min": -130.0, "lon_max": 160.0, "date_to": "2021-12-31"},
+    {"lon_min": 170.0, "lon_max": -170.0},
+])
+def test_filters_apply_together_with_the_search(client, engine, serve_collection, f):  # noqa: F811
+    import datetime as dt
+
+    typed = {k: dt.date.fromisoformat(v) if k.startswith("date") else v for k, v in f.items()}
+    allowed = _expected(serve_collection.metadata, **typed)
+    body = client.post("/api/search", json={"q": "a bird on a branch", "k": 200, **f}).json()
+    rows, _ = brute_force(engine, "a bird on a branch", 200, allowed)
+    assert body["n_allowed"] == allowed.sum() == len(body["results"])  # k above the allowed count: all of them
+    assert [r["row"] for r in body["results"]] == rows.tolist()
+
+
+def test_filters_that_match_nothing_give_no_results(client):
+    body = client.post("/api/search", json={"q": "a fungus", "k": 5, "taxon": "Amanita", "date_from": "2030-01-01"}).json()
+    assert body["results"] == [] and body["n_allowed"] == 0
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"q": "x", "taxon": "Avess"}, 400, "Close names: Aves"),
+    ({"q": "x", "iconic_group": "Brids"}, 400, "Unknown iconic group 'Brids'"),
+    ({"q": "x", "date_from": "2020-01-01", "date_to": "2019-01-01"}, 422, "date_from (2020-01-01) is after date_to"),
+    ({"q": "x", "date_from": "yesterday"}, 422, "date_from"),
+    ({"q": "x", "lat_min": 91}, 422, "lat_min: Input should be less than or equal to 90"),
+    ({"q": "x", "lat_min": 10, "lat_max": -10}, 422, "lat_min (10.0) is north of lat_max"),
+    ({"q": "x", "iconic": "Birds"}, 422, "iconic: Extra inputs are not permitted"),
+])
+def test_bad_filters_are_clear_errors(client, body, status, message):
+    r = client.post("/api/search", json=body)
+    assert r.status_code == status, r.text
+    assert message in r.json()["error"]
+
+
+def test_facets_and_taxa(client, serve_collection):  # noqa: F811
+    facets = client.get("/api/facets").json()
+    assert facets["iconic_groups"]["Birds"] == (serve_collection.metadata.supercategory == "Birds").sum()
+    assert {"name": "Coenobita", "level": "genus"} in client.get("/api/taxa", params={"prefix": "coeno"}).json()
+    info = client.get("/api/info").json()
+    assert info["search"] == "exact" and info["images"] and info["max_k"] == 200
+
+
+# --------------------------------------------------------------------------------------------- images
+
+
+def test_thumbnails_are_made_once_and_cached(client, engine):
+    from inquire.paths import cache_root
+
+    r = client.get("/api/images/0/thumbnail")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(r.content)) as im:
+        assert max(im.size) <= 320
+    cached = list((cache_root() / "thumbnails").rglob("0.jpg"))
+    assert len(cached) == 1 and cached[0].read_bytes() == r.content
+    stamp = cached[0].stat().st_mtime_ns
+    assert client.get("/api/images/0/thumbnail").content == r.content and cached[0].stat().st_mtime_ns == stamp
+
+
+def test_images_are_served_by_row_from_the_collection(client, engine, serve_collection):  # noqa: F811
+    meta = serve_collection.metadata
+    png_row = int(np.flatnonzero(meta.common_name == "Caribbean Hermit Crab")[0])  # stored as .png
+    r = client.get(f"/api/images/{png_row}")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content == (serve_collection.images / (meta.image_path[png_row] + ".png")).read_bytes()
+    assert client.get(f"/api/images/{png_row}/thumbnail").headers["content-type"] == "image/jpeg"
+
+
+def test_image_paths_never_leave_the_images_root(engine, tmp_path):
+    from inquire.serve.images import ImageNotFound, ImageStore
+
+    root = tmp_path / "root"
+    (root / "a").mkdir(parents=True)
+    (tmp_path / "secret.jpg").write_bytes(b"not for clients")
+    (root / "a" / "link.jpg").symlink_to(tmp_path / "secret.jpg")
+    (root / "a" / "ok.jpg").write_bytes(b"x")
+    store = ImageStore(root, "key")
+    assert store.file("a/ok") == (root / "a" / "ok.jpg").resolve()
+    for hostile in ("../secret", "a/../../secret", "a/link", str(tmp_path / "secret")):
+        with pytest.raises(ImageNotFound):
+            store.file(hostile)
+
+
+# --------------------------------------------------------------------------------------------- hostile
+
+
+@pytest.mark.parametrize("method, url, kwargs, status, message", [
+    ("GET", "/api/images/..%2F..%2F..%2Fetc%2Fpasswd", {}, 422, "row"),
+    ("GET", "/api/images/0%2F..%2F..%2Fetc%2Fpasswd/thumbnail", {}, 422, "row"),
+    ("GET", "/api/images/-1", {}, 422, "greater than or equal to 0"),
+    ("GET", "/api/images/999999", {}, 404, "No image at row 999999"),
+    ("GET", "/static/..%2F..%2Fapp.py", {}, 404, ""),
+    ("POST", "/api/search", {"json": {"q": "x", "k": 10**9}}, 422, "k: Input should be less than or equal to 200"),
+    ("POST", "/api/search", {"json": {"q": "x", "k": 0}}, 422, "k: Input should be greater than or equal to 1"),
+    ("POST", "/api/search", {"json": {"q": "x", "k": "ten"}}, 422, "k: Input should be a valid integer"),
+    ("POST", "/api/search", {"json": {"q": "   "}}, 422, "q: the query is empty"),
+    ("POST", "/api/search", {"json": {"q": "x" * 501}}, 422, "at most 500 characters"),
+    ("POST", "/api/search", {"json": {"k": 5}}, 422, "q: Field required"),
+    ("POST", "/api/search", {"content": b'{"q": "crab", "k": ', "headers": {"content-type": "application/json"}}, 422, "not valid JSON"),
+    ("POST", "/api/search", {"json": ["q", "crab"]}, 422, "Invalid request"),
+    ("POST", "/api/search", {"content": b'{"q": "' + b"a" * 100_000 + b'"}', "headers": {"content-type": "application/json"}}, 413, "too large"),
+    ("POST", "/api/search", {"json": {"q": "x", "rerank": "vlm:some/model"}}, 400, "not enabled on this server"),
+    ("POST", "/api/search", {"json": {"q": "x", "k": 50, "rerank_from": 20}}, 422, "rerank_from (20) must be at least k (50)"),
+    ("GET", "/api/search?q=x&k=-5", {}, 422, "k: Input should be greater than or equal to 1"),
+    ("PUT", "/api/labels", {"json": {"query": "x", "row": 10**6, "relevant": True}}, 404, "No image at row 1000000"),
+    ("PUT", "/api/labels", {"json": {"query": "x", "row": 1, "relevant": "maybe"}}, 422, "relevant"),
+    ("PUT", "/api/labels", {"json": {"query": "", "row": 1, "relevant": True}}, 422, "query"),
+    ("DELETE", "/api/labels?query=never%20labelled&row=1", {}, 404, "no label"),
+    ("PUT", "/api/queries", {"json": {"query": "x", "supercategory": "Colour"}}, 422, "supercategory"),
+])
+def test_hostile_and_malformed_requests_get_clear_4xx(client, method, url, kwargs, status, message):
+    r = client.request(method, url, **kwargs)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    assert message in r.json()["error"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_requests_under_foreign_host_names_are_refused(engine, labels_db):
+    from inquire.serve.config import LOOPBACK_HOSTS
+
+    with TestClient(_app(engine, labels_db, allowed_hosts=LOOPBACK_HOSTS), base_url="http://127.0.0.1:8000") as c:
+        assert c.get("/api/info").status_code == 200
+        for host in ("localhost:8000", "[::1]:8000", "127.0.0.1"):
+            assert c.get("/api/info", headers={"host": host}).status_code == 200, host
+        refused = c.get("/api/info", headers={"host": "attacker.example"})
+        assert refused.status_code == 400 and "Host" in refused.json()["error"]
+
+
+# --------------------------------------------------------------------------------------------- labels
+
+
+def test_labels_are_stored_shown_overwritten_and_deleted(client):
+    q = "a condor with a green wing tag"
+    row = client.post("/api/search", json={"q": q, "k": 3}).json()["results"][0]["row"]
+    saved = client.put("/api/labels", json={"query": f"  {q}  ", "row": row, "relevant": True}).json()
+    assert saved["query_text"] == q and saved["relevant"] is True and saved["row"] == row
+    assert client.post("/api/search", json={"q": q, "k": 3}).json()["results"][0]["label"] is True
+    client.put("/api/labels", json={"query": q, "row": row, "relevant": False})
+    judged = client.get("/api/labels", params={"query": q}).json()
+    assert [(j["row"], j["relevant"]) for j in judged] == [(row, False)]
+    assert client.delete("/api/labels", params={"query": q, "row": row}).json() == {"deleted": True}
+    assert client.get("/api/labels", params={"query": q}).json() == []
+
+
+def test_labels_survive_a_restart(engine, tmp_path):
+    db = tmp_path / "restart.sqlite"
+    with TestClient(_app(engine, db)) as first:
+        first.put("/api/labels", json={"query": QUERY, "row": 16, "relevant": True})
+    with TestClient(_app(engine, db)) as second:  # a new app and a new connection on the same file
+        judged = second.get("/api/labels").json()
+    assert [(j["query_text"], j["row"], j["relevant"]) for j in judged] == [(QUERY, 16, True)]
+
+
+_WRITER = """
+import sys
+from inquire.serve.labels import LabelStore
+store = LabelStore(sys.argv[1])
+for i in range(60):
+    store.set("shared query", f"proc{sys.argv[2]}-{i}", "p", i % 2 == 0)
+    store.set("shared query", "contested", "p", sys.argv[2] == "a")
+"""
+
+
+def test_concurrent_writers_lose_no_label(tmp_path):
+    """Two processes and four threads write at once to one database: every label arrives."""
+    from inquire.serve.labels import LabelStore
+
+    db = tmp_path / "concurrent.sqlite"
+    store = LabelStore(db)
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(db), tag], env=os.environ.copy()) for tag in ("a", "b")]
+    errors = []
+
+    def write(t: int) -> None:
+        try:
+            mine = LabelStore(db)
+            for i in range(60):
+                mine.set("shared query", f"thread{t}-{i}", "p", True)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [p.wait(timeout=60) for p in procs] == [0, 0] and errors == []
+    ids = {lab.image_id for lab in store.labels("shared query")}
+    assert len(ids) == 2 * 60 + 4 * 60 + 1 and "contested" in ids
+    assert store.queries()[0].n_relevant == 30 * 2 + 4 * 60 + store.lookup("shared query", ["contested"])["contested"]
+
+
+# --------------------------------------------------------------------------------------------- export
+
+
+def test_results_csv_has_every_metadata_column(client, serve_collection):  # noqa: F811
+    r = client.get("/api/export/results.csv", params={"q": QUERY, "k": 7, "iconic_group": "Birds"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert "attachment" in r.headers["content-disposition"]
+    df = pd.read_csv(io.StringIO(r.text))
+    assert len(df) == 7 and df["rank"].tolist() == list(range(1, 8))
+    assert set(serve_collection.metadata.columns) <= set(df.columns)
+    assert (df["supercategory"] == "Birds").all() and df["score"].is_monotonic_decreasing
+    assert df["attribution"].str.startswith("©").all()
+
+
+def test_benchmark_export_is_scored_by_the_inquire_format(client, serve_collection, tmp_path):  # noqa: F811
+    from inquire.data.queries import QUERY_COLUMNS, load_queries
+    from inquire.serve.export import ANNOTATION_COLUMNS
+
+    meta = serve_collection.metadata
+    cassava = np.flatnonzero(meta.common_name == "Cassava")[:3].tolist()
+    for row in cassava:
+        client.put("/api/labels", json={"query": "A sick cassava plant", "row": row, "relevant": True})
+    client.put("/api/labels", json={"query": "A sick cassava plant", "row": 40, "relevant": False})
+    client.put("/api/labels", json={"query": "only negatives here", "row": 41, "relevant": False})
+    info = client.put("/api/queries", json={"query": "A sick cassava plant", "supercategory": "Appearance",
+                                            "category": "Health and disease", "iconic_group": "Plants"}).json()
+    r = client.get("/api/export/benchmark.zip")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+        assert sorted(zf.namelist()) == ["README.txt", "annotations.csv", "queries.csv"]
+        zf.extractall(tmp_path)
+    queries = load_queries(path=tmp_path / "queries.csv")  # the official loader accepts it
+    assert list(pd.read_csv(tmp_path / "queries.csv").columns) == QUERY_COLUMNS
+    assert "only negatives here" not in queries.query_text.tolist()
+    cassava_q = queries[queries.query_text == "A sick cassava plant"].iloc[0]
+    assert cassava_q.query_id == info["query_id"] and cassava_q.supercategory == "Appearance"
+    ann = pd.read_csv(tmp_path / "annotations.csv")
+    assert list(ann.columns) == ANNOTATION_COLUMNS
+    mine = ann[ann.query_id == info["query_id"]]
+    assert sorted(mine.image_path) == sorted(meta.image_path[r] + ".jpg" for r in cassava)
+    assert sorted(mine.image_id.astype(str)) == sorted(str(meta.image_id[r]) for r in cassava)
+    assert client.get("/api/export/benchmark/annotations.csv").text == (tmp_path / "annotations.csv").read_text()
+    labels = pd.read_csv(io.StringIO(client.get("/api/export/labels.csv").text))
+    assert {"query_id", "query_text", "image_id", "relevant", "labelled_at", "common_name"} <= set(labels.columns)
+    assert labels[labels.query_text == "A sick cassava plant"].relevant.sum() == 3
