@@ -68,7 +68,7 @@ def _model(n: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     groups = _unit(rng.standard_normal((max(1, n // 25000), dim), dtype=np.float32))
     n_clusters = max(1, n // 500)
     centres = _unit(groups[rng.integers(0, len(groups), n_clusters)] + 0.8 * _unit(rng.standard_normal((n_clusters, dim), dtype=np.float32)))
-    basis = rng.standard_normal((64, dim), dtype=np.float32) / np.sqrt(64)  # shared low-rank variation
+    basis = rng.standard_normal((64, dim), dtype=np.float32) / np.sqrt(64 * dim)  # shared low-rank variation, norm ~1
     return centres, basis
 
 

@@ -131,3 +131,20 @@ def serve(state: FakeState | None = None):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def main() -> None:
+    """Run the server in its own process (benchmarks measure the client, not a server sharing its GIL)."""
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every reply")
+    args = parser.parse_args()
+    uvicorn.run(build_app(FakeState(latency=args.latency)), host="127.0.0.1", port=args.port, log_level="error")
+
+
+if __name__ == "__main__":
+    main()

@@ -13,15 +13,14 @@ import csv
 import shutil
 from pathlib import Path
 
+import builders
 import numpy as np
 import pandas as pd
 
-import builders
 from inquire.tasks.evaluate import evaluate_run
 from inquire.tasks.rerank import load_split, run_rerank
 from inquire.tasks.results import summarize, write_outputs
 from inquire.tasks.scoring import score_run, with_query_info
-
 
 _RERANK_RUNS: dict[tuple[str, str], dict[str, Path]] = {}
 

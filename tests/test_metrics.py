@@ -8,20 +8,14 @@ numbers -- including tied scores and the -100 pseudo items of nDCG.
 from __future__ import annotations
 
 import math
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, ndcg_score
 
-try:
-    from inquire import metrics as M
-except ImportError:  # source tree that was never installed
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from inquire import metrics as M
+from inquire import metrics as M
 
 TOL = 1e-9
 FIELDS = ("ap", "ndcg", "mrr", "precision", "recall")

@@ -8,13 +8,13 @@ import shutil
 
 import pandas as pd
 import pytest
+from report_browser import chromium_page
+from report_helpers import fullrank_run, rerank_runs
 from typer.testing import CliRunner
 
 from inquire.cli import app
 from inquire.errors import InquireError
 from inquire.report.html import write_report
-from report_browser import chromium_page
-from report_helpers import fullrank_run, rerank_runs
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +125,5 @@ def test_runs_over_different_queries_are_refused_unless_asked(runs, tmp_path):
     result = write_report([runs["model"], partial], tmp_path / "x.html", intersection=True, n_resamples=200)
     assert result.n_queries == len(pq) - 2
     assert any("left out" in note for note in result.notes)
+    html = (tmp_path / "x.html").read_text()
+    assert "1st − 2nd" in html and html.count('class="card"') == len(pq) - 2 and "left out" in html

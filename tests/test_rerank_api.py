@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
-
-import numpy as np
-import pandas as pd
-import pytest
-from typer.testing import CliRunner
 
 import builders
 import fake_openai
+import numpy as np
+import pandas as pd
+import pytest
 import rerank_builders
+from typer.testing import CliRunner
+
 from inquire.cli import app
 from inquire.errors import InquireError
 from inquire.rerank import Pair, ScoreCache, create_scorer
@@ -104,7 +105,7 @@ def test_exhausted_retries_leave_the_pair_missing_and_the_next_run_retries_only_
 
 
 def test_rejected_key_stops_the_run(fake, pairs, monkeypatch):
-    url, state = fake
+    url, _ = fake
     monkeypatch.setenv("OPENAI_API_KEY", "wrong")
     with pytest.raises(InquireError, match="rejected the API key"):
         scorer(url, ScoreCache.memory()).score_pairs(pairs)
@@ -137,7 +138,7 @@ def test_rerank_command_refuses_incomplete_scores_and_resumes(fake, small_rerank
 
     dry = rerank_cli(url, small_rerank_dir, queries_csv("val"), tmp_path / "run", cache, "--dry-run")
     assert dry.exit_code == 0 and state.requests == 0, dry.output
-    assert "20" in dry.output and "$0.01" in dry.output  # 20 requests, about $0.0140 at gpt-4o list prices
+    assert re.search(r"│\s+20 │\s+0 │\s+20 │\s+\$0\.01\d\d │", dry.output), dry.output  # ~$0.014 at gpt-4o prices
 
     refused = rerank_cli(url, small_rerank_dir, queries_csv("val"), tmp_path / "run", cache)
     assert refused.exit_code != 0 and isinstance(refused.exception, InquireError)
@@ -154,7 +155,7 @@ def test_rerank_command_refuses_incomplete_scores_and_resumes(fake, small_rerank
     state.refuse.clear()
     requests = state.requests
     dry = rerank_cli(url, small_rerank_dir, queries_csv("val"), tmp_path / "run", cache, "--dry-run")
-    assert "10" in dry.output and state.requests == requests
+    assert re.search(r"│\s+20 │\s+10 │\s+10 │", dry.output) and state.requests == requests
     resumed = rerank_cli(url, small_rerank_dir, queries_csv("val"), tmp_path / "run", cache)
     assert resumed.exit_code == 0, resumed.output
     assert state.requests == requests + 10  # only the missing pairs were requested

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
+import builders
 import numpy as np
 import pytest
+import rerank_builders
 import torch
 from typer.testing import CliRunner
 
-import builders
-import rerank_builders
 from inquire.cli import app
 from inquire.embed.decode import decode_image
 from inquire.errors import InquireError

@@ -180,8 +180,9 @@ def test_image_paths_never_leave_the_images_root(engine, tmp_path):
 
 
 @pytest.mark.parametrize("method, url, kwargs, status, message", [
-    ("GET", "/api/images/..%2F..%2F..%2Fetc%2Fpasswd", {}, 422, "row"),
-    ("GET", "/api/images/0%2F..%2F..%2Fetc%2Fpasswd/thumbnail", {}, 422, "row"),
+    ("GET", "/api/images/..%2F..%2F..%2Fetc%2Fpasswd", {}, 404, "Not Found"),
+    ("GET", "/api/images/0%2F..%2F..%2Fetc%2Fpasswd/thumbnail", {}, 404, "Not Found"),
+    ("GET", "/api/images/passwd", {}, 422, "row: Input should be a valid integer"),
     ("GET", "/api/images/-1", {}, 422, "greater than or equal to 0"),
     ("GET", "/api/images/999999", {}, 404, "No image at row 999999"),
     ("GET", "/static/..%2F..%2Fapp.py", {}, 404, ""),
@@ -330,3 +331,35 @@ def test_benchmark_export_is_scored_by_the_inquire_format(client, serve_collecti
     labels = pd.read_csv(io.StringIO(client.get("/api/export/labels.csv").text))
     assert {"query_id", "query_text", "image_id", "relevant", "labelled_at", "common_name"} <= set(labels.columns)
     assert labels[labels.query_text == "A sick cassava plant"].relevant.sum() == 3
+
+
+# --------------------------------------------------------------------------------------------- rerank
+
+
+def test_rerank_rescores_the_first_stage(serve_collection, labels_db):  # noqa: F811
+    """A clip: reranker on the photo files: final order = its cosine, over the first stage's top rerank_from."""
+    import torch
+
+    from inquire.embed.decode import decode_image
+    from inquire.serve import SearchEngine, ServeConfig, create_app
+
+    spec = f"clip:{serve_collection.model}"
+    config = ServeConfig(embeddings=serve_collection.embeddings, model=serve_collection.model,
+                         images=serve_collection.images, labels=labels_db, rerankers=(spec,))
+    engine = SearchEngine(config)
+    with TestClient(create_app(config, engine=engine)) as c:
+        plain = c.post("/api/search", json={"q": QUERY, "k": 30}).json()["results"]
+        body = c.post("/api/search", json={"q": QUERY, "k": 10, "rerank": spec, "rerank_from": 30}).json()
+        assert c.get("/api/info").json()["rerankers"] == [spec]
+    assert body["rerank"] == spec and len(body["results"]) == 10
+    first = {r["row"]: r["score"] for r in plain}
+    pool = list(first)
+    files = [engine.images.file(serve_collection.metadata.image_path[r]) for r in pool]
+    pixels = torch.stack([engine.embedder.image_transform(decode_image(f)) for f in files])
+    cosine = engine.embedder.encode_images(pixels) @ engine.embedder.encode_texts([QUERY])[0]
+    expected = [pool[i] for i in np.argsort(-cosine, kind="stable")[:10]]
+    got = [r["row"] for r in body["results"]]
+    assert set(got) <= set(pool)
+    assert got == expected
+    np.testing.assert_allclose([r["score"] for r in body["results"]], np.sort(cosine)[::-1][:10], atol=1e-4)
+    assert all(r["first_stage_score"] == pytest.approx(first[r["row"]], abs=1e-6) for r in body["results"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -24,12 +24,12 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; the same seed
 def report(
     runs: RunsArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
-    data: Annotated[Optional[Path], typer.Option("--data", help="Local INQUIRE-Rerank copy, for thumbnails of Rerank runs.")] = None,
-    images: Annotated[Optional[Path], typer.Option("--images", help="Image folder (ROOT/<image_path>[.jpg]), for thumbnails of Fullrank and custom runs.")] = None,
-    annotations: Annotated[Optional[Path], typer.Option("--annotations", help="Annotations CSV (query_id, image_id, image_path): shows the relevant images Fullrank runs missed.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Local INQUIRE-Rerank copy, for thumbnails of Rerank runs.")] = None,
+    images: Annotated[Path | None, typer.Option("--images", help="Image folder (ROOT/<image_path>[.jpg]), for thumbnails of Fullrank and custom runs.")] = None,
+    annotations: Annotated[Path | None, typer.Option("--annotations", help="Annotations CSV (query_id, image_id, image_path): shows the relevant images Fullrank runs missed.")] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Top results shown per query and run.")] = 10,
     missed: Annotated[int, typer.Option("--missed", min=0, help="Missed relevant images shown per query and run.")] = 12,
-    figures: Annotated[Optional[Path], typer.Option("--figures", help="Folder for the PNG figures (default: <report>_figures/).")] = None,
+    figures: Annotated[Path | None, typer.Option("--figures", help="Folder for the PNG figures (default: <report>_figures/).")] = None,
     intersection: IntersectionOpt = False,
     resamples: ResamplesOpt = 10_000,
     seed: SeedOpt = 0,
@@ -53,7 +53,7 @@ def report(
 def compare(
     run_a: Annotated[Path, typer.Argument(help="Run folder A.")],
     run_b: Annotated[Path, typer.Argument(help="Run folder B.")],
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the comparison, with every query's difference, as JSON.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the comparison, with every query's difference, as JSON.")] = None,
     metric: Annotated[str, typer.Option("--metric", help="Per-query metric: ap, ndcg, mrr, precision or recall.")] = "ap",
     level: Annotated[float, typer.Option("--level", help="Confidence level of the intervals.")] = 0.95,
     resamples: ResamplesOpt = 10_000,
@@ -98,12 +98,13 @@ def compare(
 
 @app.command()
 def leaderboard(
-    runs: Annotated[Optional[list[Path]], typer.Argument(help="Your run folders to place among the published rows.")] = None,
-    task: Annotated[Optional[str], typer.Option("--task", help="rerank or fullrank (default: both, or the tasks of the given runs).")] = None,
+    runs: Annotated[list[Path] | None, typer.Argument(help="Your run folders to place among the published rows.")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="rerank or fullrank (default: both, or the tasks of the given runs).")] = None,
 ) -> None:
     """The published INQUIRE leaderboards (mAP@50, %), with your runs placed among them."""
     from ..errors import InquireError
-    from ..report.leaderboard import TASKS, leaderboard as build
+    from ..report.leaderboard import TASKS
+    from ..report.leaderboard import leaderboard as build
     from ..report.runs import load_runs
     from ..tasks.results import SUPERCATEGORIES
 

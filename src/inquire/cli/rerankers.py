@@ -25,7 +25,8 @@ def scorer_options(
     concurrency: int | None = None, dtype: str | None = None,
 ) -> dict:
     """The reranker options a user gave (None means "the scorer's default", so it is left out)."""
-    given = dict(template=template, api_base=api_base, api_key_env=api_key_env, concurrency=concurrency, dtype=dtype)
+    given = {"template": template, "api_base": api_base, "api_key_env": api_key_env,
+             "concurrency": concurrency, "dtype": dtype}
     return {k: v for k, v in given.items() if v is not None}
 
 
@@ -35,7 +36,8 @@ def print_plan(rows) -> None:
     for name in ("reranker", "pairs", "cached", "to score (requests)", "estimated cost"):
         table.add_column(name, justify="left" if name == "reranker" else "right")
     for r in rows:
-        cost = "–" if r.estimated_cost_usd is None else f"${r.estimated_cost_usd:,.2f}"
+        cost = r.estimated_cost_usd
+        cost = "–" if cost is None else f"${cost:,.2f}" if cost >= 1 else f"${cost:.4f}"
         table.add_row(r.spec, f"{r.n_pairs:,}", f"{r.n_cached:,}", f"{r.n_to_score:,}", cost)
     console.print(table)
     if any(r.estimated_cost_usd is not None for r in rows):

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from ..data.queries import normalize_text
 from ..errors import InquireError
 from . import app, console, err_console
 from .options import ModelOpt
@@ -41,6 +42,7 @@ def search(
     from ..serve.export import results_csv
     from ..serve.filters import Filters
     from ..serve.present import result_items
+    from ..serve.schemas import MAX_QUERY_CHARS
 
     try:
         filters = Filters(
@@ -49,13 +51,18 @@ def search(
         )
     except ValidationError as exc:
         raise InquireError("Invalid filter: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+    text = normalize_text(text)
+    if not text or len(text) > MAX_QUERY_CHARS:
+        raise InquireError(f"Give a query of 1 to {MAX_QUERY_CHARS} characters.")
     config = ServeConfig(embeddings=embeddings, model=model, index=index, device=device)
     engine = SearchEngine(config)
     hits = engine.search(text, k, filters)
     items = result_items(engine, None, text, hits)
     table = Table(title=f"“{text}” · {len(items)} of {hits.n_allowed:,} images · {hits.timings_ms['total']:.0f} ms")
-    for name, justify in [("rank", "right"), ("score", "right"), ("image path", "left"), ("species", "left"), ("date", "left"), ("place", "left")]:
-        table.add_column(name, justify=justify, overflow="fold")
+    for name in ("rank", "score"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for name in ("image path", "species", "date", "place"):
+        table.add_column(name, overflow="fold")
     for it in items:
         table.add_row(str(it.rank), f"{it.score:.4f}", it.image_path, it.species or "–", it.date or "–", it.place or "–")
     console.print(table)

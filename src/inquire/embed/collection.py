@@ -11,11 +11,10 @@ shard size; a run that differs in any of them refuses to touch the folder.
 from __future__ import annotations
 
 import fcntl
-import json
 import time
-from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,30 @@ from typing import Any
 from ..data.sources import ImageSource, open_source
 from ..errors import InquireError
 from ..models import model_identity, resolve_spec
-from .layout import Shard, existing_shard_files, plan_shards, prepare_dirs, read_shard_record, write_json_atomic
+from . import manifest as mf
+from .layout import (
+    Shard,
+    existing_shard_files,
+    plan_shards,
+    prepare_dirs,
+    read_shard_record,
+    write_json_atomic,
+)
 
-FORMAT = "inquire-embeddings/1"
 DEFAULT_SHARD_SIZE = 10_000
 ENGINES = ("local", "ray")
-MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to run a job; none of it changes the output files."""
+
+    batch_size: int = 64
+    workers: int | None = None
+    device: str | None = None
+    engine: str = "local"
+    address: str | None = None
+    progress: bool = True
 
 
 def embed_collection(
@@ -41,7 +58,7 @@ def embed_collection(
     device: str | None = None,
     engine: str = "local",
     address: str | None = None,
-    shard_size: int = DEFAULT_SHARD_SIZE,
+    shard_size: int | None = None,
     source_format: str = "auto",
     image_column: str | None = None,
     progress: bool = True,
@@ -49,194 +66,147 @@ def embed_collection(
     """Embed every image of ``source`` with ``model`` into ``out_dir``; return the manifest.
 
     Reuses a complete earlier output of the same model, source and shard size without loading
-    the model, and resumes an incomplete one. ``workers``: decoding processes (local engine) or
-    model actors (Ray; default one per GPU of the cluster, else one). ``address``: a Ray cluster
-    to join (default: a local Ray instance, or the one this process already started).
+    the model, and resumes an incomplete one. ``shard_size``: items per shard (default: the
+    existing output's, else :data:`DEFAULT_SHARD_SIZE`). ``workers``: decoding processes (local
+    engine) or model actors (Ray; default one per GPU of the cluster, else one). ``address``: a
+    Ray cluster to join (default: a local Ray instance, or the one this process already started).
+    ``source_format`` and ``image_column``: see :func:`inquire.data.sources.open_source`.
     """
+    settings = Settings(batch_size, workers, device, engine, address, progress)
     if engine not in ENGINES:
         raise InquireError(f"Unknown engine {engine!r} (--engine): use local or ray.")
-    if batch_size < 1 or shard_size < 1:
+    if batch_size < 1 or (shard_size is not None and shard_size < 1):
         raise InquireError("--batch-size and --shard-size must be at least 1.")
     out = Path(out_dir)
+    if shard_size is None:
+        shard_size = (mf.read_manifest(out) or {}).get("shard_size", DEFAULT_SHARD_SIZE)
+    spec = resolve_spec(model)  # a mistyped model fails before a long listing of the source
     src = open_source(source, source_format, image_column)
     if len(src) == 0:
         raise InquireError(f"The source {src.root} holds no images; nothing to embed.")
-    spec = resolve_spec(model)
-    config = {
-        "format": FORMAT,
-        "model": {"spec": spec, "identity": model_identity(spec)},
-        "source": {"kind": src.kind, "fingerprint": src.fingerprint},
-        "shard_size": shard_size,
-    }
+    config = mf.job_config(src, spec, model_identity(spec), shard_size)
     out.mkdir(parents=True, exist_ok=True)
     with _locked(out):
-        manifest = _read_manifest(out)
+        manifest = mf.read_manifest(out)
         if manifest is None and existing_shard_files(out):
             raise InquireError(
-                f"{out} already holds embedding shards but no {MANIFEST} from inquire embed; "
-                "write to an empty folder (--out) so nothing of them is overwritten."
+                f"{out} already holds embedding shards but no {mf.MANIFEST} from inquire embed; "
+                "write to an empty folder (--out) so that none of them is overwritten."
             )
         if manifest is not None:
-            _check_compatible(manifest, config, out)
+            mf.check_compatible(manifest, config, out)
         prepare_dirs(out)
         shards = plan_shards(len(src), shard_size)
         dim = manifest["model"].get("dim") if manifest else None
-        done = {s.index: rec for s in shards if (rec := read_shard_record(out, s, dim)) is not None}
-        todo = [s for s in shards if s.index not in done]
+        records = {s.index: r for s in shards if (r := read_shard_record(out, s, dim)) is not None}
+        todo = [s for s in shards if s.index not in records]
         if not todo and manifest is not None and manifest.get("complete"):
             return manifest
         run = None
         if todo:
-            manifest, run = _embed(src, spec, out, config, manifest, todo, shards, batch_size=batch_size,
-                                   workers=workers, device=device, engine=engine, address=address, progress=progress)
-            done.update({s.index: read_shard_record(out, s, manifest["model"]["dim"]) for s in todo})
-            missing = [i for i, rec in done.items() if rec is None]
-            if missing:  # a writer bug, never a user's mistake: keep the traceback
-                raise RuntimeError(f"shards {missing[:10]} were not written completely")
-        manifest = _finalize(manifest, src, shards, done, run)
-        write_json_atomic(out / MANIFEST, manifest)
+            manifest, run = _embed(src, spec, out, config, manifest, shards, todo, settings)
+            for s in todo:
+                record = read_shard_record(out, s, manifest["model"]["dim"])
+                if record is None:  # a writer bug, never the user's mistake: keep the traceback
+                    raise RuntimeError(f"shard {s.index} was not written completely")
+                records[s.index] = record
+        manifest = mf.finalize(manifest, src, shards, records, run)
+        write_json_atomic(out / mf.MANIFEST, manifest)
         return manifest
 
 
-def _embed(src: ImageSource, spec: str, out: Path, config: dict, manifest: dict | None, todo: list[Shard],
-           shards: list[Shard], *, batch_size: int, workers: int | None, device: str | None, engine: str,
-           address: str | None, progress: bool) -> tuple[dict, dict]:
-    """Load the model, record the job in the manifest, and write the ``todo`` shards."""
+def _embed(
+    src: ImageSource,
+    spec: str,
+    out: Path,
+    config: dict,
+    manifest: dict | None,
+    shards: list[Shard],
+    todo: list[Shard],
+    settings: Settings,
+) -> tuple[dict, dict]:
+    """Load the model, record the job in the manifest, write the ``todo`` shards; the run's record."""
     from tqdm.auto import tqdm
 
     from ..models import create_embedder
     from .writer import ShardWriter
 
     started = time.perf_counter()
-    embedder = create_embedder(spec, "cpu" if engine == "ray" else device)
+    # The Ray engine loads the model in its actors; here it only gives the preprocessing and dim.
+    embedder = create_embedder(spec, "cpu" if settings.engine == "ray" else settings.device)
     dim = embedder.dim
     if manifest is None:
-        manifest = {
-            **config,
-            "complete": False,
-            "model": {**config["model"], "dim": dim, "dtype": "float16", "preprocessing": repr(embedder.image_transform)},
-            "source": src.describe(),
-            "n_shards": len(shards),
-            "layout": {
-                "embeddings": "img_emb/img_emb_<i>.npy (float16, unit-norm rows)",
-                "metadata": "metadata/metadata_<i>.parquet (same rows, same order; image_path first)",
-                "shard": f"shard i holds the usable items among source items [i*{config['shard_size']}, (i+1)*{config['shard_size']})",
-            },
-            "runs": [],
-        }
-        write_json_atomic(out / MANIFEST, manifest)
+        manifest = mf.new_manifest(config, src, dim, repr(embedder.image_transform), len(shards))
+        write_json_atomic(out / mf.MANIFEST, manifest)
     elif manifest["model"].get("dim") not in (None, dim):
-        raise InquireError(f"{out} holds {manifest['model']['dim']}-dimensional embeddings but the model gives {dim}.")
+        raise InquireError(
+            f"{out} holds {manifest['model']['dim']}-dimensional embeddings; the model gives {dim}."
+        )
     writer = ShardWriter(out, src, todo, config["shard_size"], dim)
-    chunks = list(chunk_ranges(todo, batch_size))
+    chunks = list(chunk_ranges(todo, settings.batch_size))
     n_items = sum(len(s) for s in todo)
-    with tqdm(total=n_items, desc=f"embedding ({len(todo)} shards)", unit="img", disable=not progress, smoothing=0.1) as bar:
-        if engine == "local":
-            _run_local(src, embedder, chunks, writer, workers, bar.update)
-            used_device, used_workers = str(embedder.device), workers
+    desc = f"embedding ({len(todo)} shards)"
+    with tqdm(total=n_items, desc=desc, unit="img", disable=not settings.progress) as bar:
+        if settings.engine == "local":
+            device, workers = _run_local(src, embedder, chunks, writer.add, settings, bar.update)
         else:
             from .ray_engine import run_ray
 
-            used_device, used_workers = run_ray(src, spec, embedder.image_transform, dim, chunks, writer.add,
-                                                device=device, actors=workers, address=address, on_items=bar.update)
+            device, workers = run_ray(
+                src, spec, embedder.image_transform, dim, chunks, writer.add,
+                device=settings.device, actors=settings.workers, address=settings.address,
+                on_items=bar.update,
+            )  # fmt: skip
     if writer.pending:
-        raise RuntimeError(f"the {engine} engine left shards {writer.pending[:10]} incomplete")
+        raise RuntimeError(f"the {settings.engine} engine left shards {writer.pending[:10]} undone")
     wall = time.perf_counter() - started
     run = {
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "engine": engine, "device": used_device, "batch_size": batch_size, "workers": used_workers,
-        "shards_written": writer.shards_written, "items": n_items, "wall_s": round(wall, 3),
-        "images_per_s": round(n_items / wall, 2) if wall > 0 else None,
+        "engine": settings.engine,
+        "device": device,
+        "batch_size": settings.batch_size,
+        "workers": workers,
+        "shards_written": writer.shards_written,
+        "items": n_items,
+        "wall_s": round(wall, 3),
+        "images_per_s": round(n_items / wall, 2),
     }
     return manifest, run
 
 
-def _run_local(src: ImageSource, embedder, chunks: list[tuple[int, int]], writer, workers: int | None, on_items) -> None:
-    from .pipeline import embed_batches
+def _run_local(
+    src: ImageSource,
+    embedder,
+    chunks: list[tuple[int, int]],
+    on_rows: Callable,
+    settings: Settings,
+    on_items: Callable[[int], None],
+) -> tuple[str, int]:
+    """The pipeline of this machine: decoding processes overlapping the model."""
+    from .pipeline import default_workers, embed_batches
 
-    batches = (list(zip(range(start, stop), src.payloads(start, stop))) for start, stop in chunks)
-    for batch in embed_batches(embedder.encode_images, embedder.image_transform, batches, workers=workers,
-                               pin_memory=embedder.device.type == "cuda", on_batch=on_items):
-        writer.add(batch.keys, batch.embeddings, batch.skipped)
+    workers = default_workers() if settings.workers is None else settings.workers
+    batches = (
+        list(zip(range(start, stop), src.payloads(start, stop), strict=True))
+        for start, stop in chunks
+    )
+    for batch in embed_batches(
+        embedder.encode_images,
+        embedder.image_transform,
+        batches,
+        workers=workers,
+        pin_memory=embedder.device.type == "cuda",
+        on_batch=on_items,
+    ):
+        on_rows(batch.keys, batch.embeddings, batch.skipped)
+    return str(embedder.device), workers
 
 
 def chunk_ranges(todo: list[Shard], batch_size: int) -> Iterator[tuple[int, int]]:
-    """Model batches: ``batch_size`` items from each shard's start (the last one of a shard shorter)."""
+    """Model batches: ``batch_size`` items from each shard's start (a shard's last one shorter)."""
     for shard in todo:
         for start in range(shard.start, shard.stop, batch_size):
             yield start, min(start + batch_size, shard.stop)
-
-
-def _finalize(manifest: dict, src: ImageSource, shards: list[Shard], done: dict[int, dict], run: dict | None) -> dict:
-    """The manifest of a complete output: counts and every skipped item, gathered from the shards."""
-    from ..tasks.results import library_versions
-
-    skipped = [{**s, "shard": i} for i in sorted(done) for s in done[i]["skipped"]]
-    n_rows = sum(rec["rows"] for rec in done.values())
-    manifest = {
-        **manifest,
-        "complete": True,
-        "source": src.describe(),
-        "n_items": len(src),
-        "n_rows": n_rows,
-        "n_skipped": len(skipped),
-        "skipped_by_reason": dict(Counter(_reason_class(s["reason"]) for s in skipped).most_common()),
-        "skipped": skipped,
-        "runs": manifest.get("runs", []) + ([run] if run else []),
-        "versions": {**library_versions(), **_extra_versions()},
-    }
-    manifest["embed_wall_s_total"] = round(sum(r["wall_s"] for r in manifest["runs"]), 3)
-    return manifest
-
-
-def _reason_class(reason: str) -> str:
-    """``corrupt or truncated image: image file is truncated …`` → ``corrupt or truncated image``."""
-    return reason.split(":")[0].split(" (")[0]
-
-
-def _extra_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("pillow", "ray"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
-def _read_manifest(out: Path) -> dict | None:
-    path = out / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InquireError(f"{path} is unreadable ({exc}); delete the folder to start over.") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise InquireError(f"{path} was not written by this version of inquire embed ({FORMAT}); use another --out.")
-    return manifest
-
-
-def _check_compatible(manifest: dict, config: dict, out: Path) -> None:
-    """Refuse to resume into a folder of another model, source or shard size, saying which differs."""
-    theirs = (manifest.get("model", {}).get("identity"), manifest.get("source", {}).get("fingerprint"), manifest.get("shard_size"))
-    ours = (config["model"]["identity"], config["source"]["fingerprint"], config["shard_size"])
-    what = ""
-    if theirs[0] != ours[0]:
-        what = f"the model {manifest['model'].get('spec')} (identity {theirs[0]}), not {config['model']['spec']} (identity {ours[0]})"
-    elif theirs[1] != ours[1]:
-        src = manifest.get("source", {})
-        what = (f"another source: {src.get('kind')} at {src.get('root')} with {src.get('n_items')} items "
-                f"(fingerprint {theirs[1]}, this one {ours[1]})")
-    elif theirs[2] != ours[2]:
-        what = f"shard size {theirs[2]}, not {ours[2]} (--shard-size)"
-    if what:
-        raise InquireError(
-            f"{out} holds embeddings of {what}. Mixing them would corrupt the output: "
-            "use another --out, or delete the folder to start over."
-        )
 
 
 @contextmanager
@@ -246,9 +216,11 @@ def _locked(out: Path) -> Iterator[None]:
     A POSIX record lock belongs to this process alone (decoding workers forked later do not
     inherit it), so it dies with the process: a kill -9 never leaves the folder locked.
     """
-    with open(out / ".lock", "w") as handle:
+    with open(out / ".lock", "a") as handle:
         try:
             fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise InquireError(f"Another inquire embed is writing to {out}; wait for it to finish or use another --out.") from None
+            raise InquireError(
+                f"Another inquire embed is writing to {out}; wait for it or use another --out."
+            ) from None
         yield

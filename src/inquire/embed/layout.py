@@ -43,7 +43,10 @@ class Shard:
 
 
 def plan_shards(n_items: int, shard_size: int) -> list[Shard]:
-    return [Shard(i, s, min(s + shard_size, n_items)) for i, s in enumerate(range(0, n_items, shard_size))]
+    return [
+        Shard(i, s, min(s + shard_size, n_items))
+        for i, s in enumerate(range(0, n_items, shard_size))
+    ]
 
 
 def emb_path(out: Path, index: int) -> Path:
@@ -54,13 +57,25 @@ def meta_path(out: Path, index: int) -> Path:
     return out / META_DIR / f"metadata_{index}.parquet"
 
 
-def write_shard(out: Path, shard: Shard, embeddings: np.ndarray, metadata: pa.Table, skipped: list[dict]) -> None:
+def write_shard(
+    out: Path, shard: Shard, embeddings: np.ndarray, metadata: pa.Table, skipped: list[dict]
+) -> None:
     """Commit one shard (see the module notes). ``skipped``: ``{index, image_path, reason}`` per item left out."""
     if len(embeddings) != metadata.num_rows:
-        raise ValueError(f"shard {shard.index}: {len(embeddings)} embeddings but {metadata.num_rows} metadata rows")
+        raise ValueError(
+            f"shard {shard.index}: {len(embeddings)} embeddings but {metadata.num_rows} metadata rows"
+        )
     if metadata.num_rows + len(skipped) != len(shard):
-        raise ValueError(f"shard {shard.index}: rows and skipped items do not add up to {len(shard)}")
-    record = {"shard": shard.index, "start": shard.start, "stop": shard.stop, "rows": metadata.num_rows, "skipped": skipped}
+        raise ValueError(
+            f"shard {shard.index}: rows and skipped items do not add up to {len(shard)}"
+        )
+    record = {
+        "shard": shard.index,
+        "start": shard.start,
+        "stop": shard.stop,
+        "rows": metadata.num_rows,
+        "skipped": skipped,
+    }
     schema_meta = dict(metadata.schema.metadata or {})
     schema_meta[SHARD_KEY] = json.dumps(record, ensure_ascii=False).encode()
     metadata = metadata.replace_schema_metadata(schema_meta)
@@ -90,12 +105,19 @@ def read_shard_record(out: Path, shard: Shard, dim: int | None = None) -> dict |
         emb = np.load(emb_file, mmap_mode="r")
     except (OSError, ValueError, pa.ArrowException):
         return None
-    if not isinstance(record, dict) or (record.get("shard"), record.get("start"), record.get("stop")) != (
-        shard.index, shard.start, shard.stop
-    ):
+    if not isinstance(record, dict) or (
+        record.get("shard"),
+        record.get("start"),
+        record.get("stop"),
+    ) != (shard.index, shard.start, shard.stop):
         return None
     rows = meta.num_rows
-    if emb.dtype != np.float16 or emb.ndim != 2 or emb.shape[0] != rows or record.get("rows") != rows:
+    if (
+        emb.dtype != np.float16
+        or emb.ndim != 2
+        or emb.shape[0] != rows
+        or record.get("rows") != rows
+    ):
         return None
     if dim is not None and emb.shape[1] != dim:
         return None
@@ -113,7 +135,9 @@ def prepare_dirs(out: Path) -> None:
 
 
 def existing_shard_files(out: Path) -> list[Path]:
-    return sorted((out / EMB_DIR).glob("img_emb_*.npy")) + sorted((out / META_DIR).glob("metadata_*.parquet"))
+    return sorted((out / EMB_DIR).glob("img_emb_*.npy")) + sorted(
+        (out / META_DIR).glob("metadata_*.parquet")
+    )
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

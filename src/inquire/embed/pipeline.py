@@ -1,6 +1,7 @@
 """Streaming, ordered batch embedding with decoding overlapped with the model.
 
-Items arrive as ``(key, payload)`` pairs (payload: encoded bytes or a file path) from any source.
+Items arrive as ``(key, payload)`` pairs (payload: what :func:`~inquire.embed.decode.decode_image`
+takes: encoded bytes, a file path, a byte range of a file) from any source.
 Batches are decoded and preprocessed in a pool of worker processes while the model encodes the
 previous batch; at most ``prefetch`` batches are in flight, so memory stays bounded however large
 the source. Output order equals input order, which lets writers produce the same files however
@@ -90,8 +91,13 @@ def embed_stream(
     benchmark baseline). ``on_batch`` is called with each batch's input size (progress bars).
     """
     yield from embed_batches(
-        encode, transform, _chunks(items, batch_size),
-        workers=workers, prefetch=prefetch, pin_memory=pin_memory, on_batch=on_batch,
+        encode,
+        transform,
+        _chunks(items, batch_size),
+        workers=workers,
+        prefetch=prefetch,
+        pin_memory=pin_memory,
+        on_batch=on_batch,
     )
 
 
@@ -118,10 +124,14 @@ def embed_batches(
         return
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
     with ctx.Pool(workers, initializer=_init_worker) as pool:
-        yield from _encode_all(encode, _prefetched(pool, transform, batches, workers * prefetch), pin_memory, on_batch)
+        yield from _encode_all(
+            encode, _prefetched(pool, transform, batches, workers * prefetch), pin_memory, on_batch
+        )
 
 
-def _prefetched(pool, transform: ImageTransform, batches: Iterator[list[Item]], depth: int) -> Iterator[PreparedBatch]:
+def _prefetched(
+    pool, transform: ImageTransform, batches: Iterator[list[Item]], depth: int
+) -> Iterator[PreparedBatch]:
     pending: deque = deque()
     for batch in batches:
         pending.append(pool.apply_async(prepare_batch, (transform, batch)))

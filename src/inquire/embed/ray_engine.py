@@ -1,6 +1,6 @@
 """The embedding job on Ray Data, from one machine to a cluster (``--engine ray``).
 
-Reading and decoding run as Ray tasks on every CPU of the cluster, one model batch per task; the
+Reading and decoding run as Ray tasks on the CPUs of the cluster, one model batch per task; the
 model runs in a pool of actors (one per GPU when the cluster has GPUs); this process receives the
 embeddings in order and commits shards with the same writer as the local engine. Each actor
 encodes exactly the batches the local engine forms, so both engines write the same files.
@@ -43,38 +43,70 @@ def run_ray(
     try:
         import ray
     except ImportError:
-        raise InquireError("--engine ray needs Ray: pip install 'inquire[ray]' (or ray[data]).") from None
+        raise InquireError(
+            "--engine ray needs Ray: pip install 'inquire[ray]' (or ray[data])."
+        ) from None
     started_here = _connect(ray, address)
     try:
         gpus = int(ray.cluster_resources().get("GPU", 0))
         if device not in (None, "", "auto", "cpu") and not device.startswith("cuda"):
-            raise InquireError(f"--device {device}: the Ray engine runs models on cuda or cpu only.")
+            raise InquireError(
+                f"--device {device}: the Ray engine runs models on cuda or cpu only."
+            )
         if device is not None and device.startswith("cuda") and gpus == 0:
             raise InquireError(f"--device {device}: the Ray cluster has no GPU; use --device cpu.")
         use_gpu = gpus > 0 and device != "cpu"
         actors = actors or (gpus if use_gpu else 1)
         ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True
-        ctx.enable_progress_bars = False
+        saved = ctx.execution_options.preserve_order, ctx.enable_progress_bars
+        ctx.execution_options.preserve_order = True  # shards complete one after another
+        ctx.enable_progress_bars = False  # ours counts images; Ray's would count blocks
         pixel_shape = tuple(_pixel_shape(transform))
-        ds = ray.data.from_items([{"start": s, "stop": e} for s, e in chunks], override_num_blocks=len(chunks))
-        # Decoding is spread over the cluster's nodes, the actors are not: the differing strategies
-        # also keep Ray from fusing decoding into the actors, where it would stop overlapping the model.
-        ds = ds.map_batches(
-            _decode_chunk, batch_size=1, batch_format="numpy", num_cpus=1, scheduling_strategy="SPREAD",
-            fn_kwargs={"source_ref": ray.put(source), "transform": transform, "pixel_shape": pixel_shape},
+        ds = ray.data.from_items(
+            [{"start": s, "stop": e} for s, e in chunks], override_num_blocks=len(chunks)
+        )
+        # Each decoding task reserves the memory of its batch: full-size photos (up to ~8 MB decoded)
+        # and their tensors, twice (NumPy and torch). As the actors reserve none, Ray also keeps the
+        # two stages apart instead of fusing decoding into the actors, where it would stop
+        # overlapping the model.
+        batch_memory = max(e - s for s, e in chunks) * (
+            2 * 4 * int(np.prod(pixel_shape)) + 8 * 2**20
         )
         ds = ds.map_batches(
-            _Encoder, batch_size=None, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors),
-            num_gpus=1 if use_gpu else 0, num_cpus=1, scheduling_strategy="DEFAULT",
-            fn_constructor_kwargs={"spec": spec, "device": "cuda" if use_gpu else "cpu", "dim": dim},
+            _decode_chunk,
+            batch_size=1,
+            batch_format="numpy",
+            num_cpus=1,
+            memory=batch_memory,
+            fn_kwargs={
+                "source_ref": ray.put(source),
+                "transform": transform,
+                "pixel_shape": pixel_shape,
+            },
+        )
+        ds = ds.map_batches(
+            _Encoder,
+            batch_size=None,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_gpus=1 if use_gpu else 0,
+            num_cpus=1,
+            fn_constructor_kwargs={
+                "spec": spec,
+                "device": "cuda" if use_gpu else "cpu",
+                "dim": dim,
+            },
         )
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             errors = batch["error"]
             ok = errors == ""
-            on_rows(batch["index"][ok], batch["embedding"][ok],
-                    [(int(i), str(e)) for i, e in zip(batch["index"][~ok], errors[~ok])])
+            on_rows(
+                batch["index"][ok],
+                batch["embedding"][ok],
+                [(int(i), str(e)) for i, e in zip(batch["index"][~ok], errors[~ok], strict=True)],
+            )
             on_items(len(errors))
+        ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
         return ("cuda" if use_gpu else "cpu"), actors
     finally:
         if started_here:
@@ -104,7 +136,9 @@ def _pixel_shape(transform: ImageTransform) -> tuple[int, ...]:
     return tuple(transform(Image.new("RGB", (64, 64))).shape)
 
 
-def _decode_chunk(batch: dict[str, np.ndarray], source_ref, transform: ImageTransform, pixel_shape: tuple) -> dict[str, Any]:
+def _decode_chunk(
+    batch: dict[str, np.ndarray], source_ref, transform: ImageTransform, pixel_shape: tuple
+) -> dict[str, Any]:
     """A Ray task: read and decode one model batch; rows in source order, errors in place of pixels."""
     import ray
 
@@ -116,7 +150,9 @@ def _decode_chunk(batch: dict[str, np.ndarray], source_ref, transform: ImageTran
         _SOURCES[key] = ray.get(source_ref)
     source = _SOURCES[key]
     start, stop = int(batch["start"][0]), int(batch["stop"][0])
-    prepared = prepare_batch(transform, list(zip(range(start, stop), source.payloads(start, stop))))
+    prepared = prepare_batch(
+        transform, list(zip(range(start, stop), source.payloads(start, stop), strict=True))
+    )
     n = stop - start
     pixels = np.zeros((n, *pixel_shape), dtype=np.float32)
     errors = np.full(n, "", dtype=object)
@@ -124,7 +160,12 @@ def _decode_chunk(batch: dict[str, np.ndarray], source_ref, transform: ImageTran
         pixels[np.asarray(prepared.keys) - start] = prepared.pixels.numpy()
     for i, reason in prepared.skipped:
         errors[i - start] = reason
-    return {"index": np.arange(start, stop), "chunk": np.full(n, start), "pixels": pixels, "error": errors}
+    return {
+        "index": np.arange(start, stop),
+        "chunk": np.full(n, start),
+        "pixels": pixels,
+        "error": errors,
+    }
 
 
 class _Encoder:

@@ -19,17 +19,21 @@ from .layout import Shard, write_shard
 class ShardWriter:
     """Buffers the shards in ``todo`` and commits each when complete."""
 
-    def __init__(self, out: Path, source: ImageSource, todo: Sequence[Shard], shard_size: int, dim: int):
+    def __init__(
+        self, out: Path, source: ImageSource, todo: Sequence[Shard], shard_size: int, dim: int
+    ):
         self.out, self.source, self.shard_size, self.dim = out, source, shard_size, dim
         self._todo = {s.index: s for s in todo}
         self._rows: dict[int, list[tuple[int, np.ndarray]]] = {}
         self._skipped: dict[int, list[tuple[int, str]]] = {}
         self.shards_written = 0
 
-    def add(self, indices: Sequence[int], embeddings: np.ndarray, skipped: Iterable[tuple[int, str]]) -> None:
+    def add(
+        self, indices: Sequence[int], embeddings: np.ndarray, skipped: Iterable[tuple[int, str]]
+    ) -> None:
         """Take embedded items (source positions and their rows) and skipped ``(position, reason)`` pairs."""
         touched = set()
-        for i, row in zip(indices, embeddings):
+        for i, row in zip(indices, embeddings, strict=True):
             shard = int(i) // self.shard_size
             self._rows.setdefault(shard, []).append((int(i), row))
             touched.add(shard)
@@ -54,9 +58,12 @@ class ShardWriter:
         if len(rows) + len(skipped) < len(shard):
             return
         positions = [i for i, _ in rows]
-        embeddings = np.stack([r for _, r in rows]) if rows else np.zeros((0, self.dim), dtype=np.float32)
+        embeddings = (
+            np.stack([r for _, r in rows]) if rows else np.zeros((0, self.dim), dtype=np.float32)
+        )
         skipped_records = [
-            {"index": i, "image_path": self.source.image_path(i), "reason": reason} for i, reason in skipped
+            {"index": i, "image_path": self.source.image_path(i), "reason": reason}
+            for i, reason in skipped
         ]
         write_shard(self.out, shard, embeddings, self.source.metadata(positions), skipped_records)
         del self._todo[index]

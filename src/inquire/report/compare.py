@@ -118,7 +118,7 @@ def _group(name: str, rows: pd.DataFrame, n_resamples: int, seed: int, level: fl
     boot = stats.paired_bootstrap(a, b, n_resamples=n_resamples, seed=seed, level=level)
     return GroupResult(
         group=name,
-        n_queries=int(len(rows)),
+        n_queries=len(rows),
         mean_a=boot.mean_a,
         ci_a=boot.ci_a,
         mean_b=boot.mean_b,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -63,6 +63,9 @@ def write_report(
     """
     if top < 1 or missed < 0:
         raise InquireError("--top must be at least 1 and --missed at least 0.")
+    for flag, folder in (("--data", data_dir), ("--images", images_root)):
+        if folder is not None and not Path(folder).is_dir():
+            raise InquireError(f"{flag} {folder} is not a folder; give the folder that holds the images, or leave {flag} out.")
     out = Path(out)
     figures_dir = Path(figures_dir) if figures_dir is not None else out.with_name(out.stem + "_figures")
     runs = load_runs(run_dirs)
@@ -82,7 +85,7 @@ def write_report(
 
     env = Environment(loader=PackageLoader("inquire.report", "templates"), autoescape=select_autoescape())
     html = env.get_template("report.html").render(
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         runs=overall,
         level=stats.DEFAULT_LEVEL,
         n_resamples=n_resamples,
@@ -202,7 +205,7 @@ def _query_rows(
                 "n_relevant": int(first.at[q, "n_relevant"]),
                 "aps": aps,
                 "spread": max(aps) - min(aps),
-                "diff": aps[1] - aps[0] if len(aps) == 2 else None,
+                "diff": aps[0] - aps[1] if len(aps) == 2 else None,
                 "runs": [
                     {"label": run.label, "ap": float(sub.at[q, "ap"]), "ndcg": float(sub.at[q, "ndcg"]), "view": view[q], "k": run.k}
                     for run, sub, view in zip(runs, subsets, views)

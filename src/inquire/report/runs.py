@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from ..data.queries import normalize_text
 from ..errors import InquireError
@@ -38,6 +39,8 @@ class Run:
     summary: dict
     per_query: pd.DataFrame
     ranked: pd.DataFrame | None
+    #: ``inat24_image_id`` (Rerank) or ``image_path`` (Fullrank, custom): what ``image`` holds.
+    image_column: str | None
 
     @property
     def task(self) -> str:
@@ -51,11 +54,6 @@ class Run:
     def k(self) -> int:
         return int(self.summary["k"])
 
-    @property
-    def image_column(self) -> str | None:
-        """``inat24_image_id`` (Rerank) or ``image_path`` (Fullrank, custom), as in ``run.parquet``."""
-        return None if self.ranked is None else str(self.ranked.attrs["image_column"])
-
 
 def load_run(path: str | Path) -> Run:
     """Read a run folder; any missing or malformed file is an :class:`InquireError` naming it."""
@@ -68,8 +66,11 @@ def load_run(path: str | Path) -> Run:
         )
     summary = _read_summary(path / "summary.json")
     per_query = _read_per_query(path / "per_query.csv")
-    ranked = _read_ranked(path / "run.parquet", per_query) if (path / "run.parquet").is_file() else None
-    return Run(path=path, label=str(summary.get("model") or path.name), summary=summary, per_query=per_query, ranked=ranked)
+    ranked, image_column = _read_ranked(path / "run.parquet", per_query) if (path / "run.parquet").is_file() else (None, None)
+    return Run(
+        path=path, label=str(summary.get("model") or path.name), summary=summary, per_query=per_query,
+        ranked=ranked, image_column=image_column,
+    )
 
 
 def load_runs(paths: list[str | Path]) -> list[Run]:
@@ -80,7 +81,7 @@ def load_runs(paths: list[str | Path]) -> list[Run]:
     resolved = [r.path.resolve() for r in runs]
     twice = {p for p in resolved if resolved.count(p) > 1}
     if twice:
-        raise InquireError(f"Run folder {sorted(twice)[0]} is given twice; give each run once.")
+        raise InquireError(f"Run folder {min(twice)} is given twice; give each run once.")
     labels = [r.label for r in runs]
     for run in runs:
         if labels.count(run.label) > 1:
@@ -123,11 +124,14 @@ def _read_per_query(file: Path) -> pd.DataFrame:
     return df.set_index("query_id", drop=False).rename_axis(None)
 
 
-def _read_ranked(file: Path, per_query: pd.DataFrame) -> pd.DataFrame:
-    """``run.parquet`` keyed by query_id; Rerank files name queries by text, mapped here through per_query."""
+def _read_ranked(file: Path, per_query: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """``run.parquet`` keyed by query_id, and the column that named its images.
+
+    Rerank files name queries by text; they are mapped to ids through per_query.csv.
+    """
     try:
         df = pd.read_parquet(file)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
+    except (OSError, ValueError, pa.ArrowException) as exc:  # a damaged or foreign file
         raise InquireError(f"Could not read {file}: {exc}") from None
     image_column = next((c for c in IMAGE_COLUMNS if c in df.columns), None)
     missing = [c for c in ("rank", "relevant", "score") if c not in df.columns]
@@ -157,8 +161,7 @@ def _read_ranked(file: Path, per_query: pd.DataFrame) -> pd.DataFrame:
             "relevant": df["relevant"].astype(bool).to_numpy(),
         }
     ).sort_values(["query_id", "rank"], kind="stable", ignore_index=True)
-    ranked.attrs["image_column"] = image_column
-    return ranked
+    return ranked, image_column
 
 
 def common_queries(runs: list[Run], *, intersection: bool = False) -> tuple[list[str], list[str]]:

@@ -35,7 +35,16 @@ from ..errors import InquireError
 from .base import CachedScorer, Pair, ScoreResult
 from .cache import ScoreCache
 from .pricing import estimate_cost
-from .prompts import API_STYLE, NO, YES, answer_probabilities, check_template, is_answer, render, yes_probability
+from .prompts import (
+    API_STYLE,
+    NO,
+    YES,
+    answer_probabilities,
+    check_template,
+    is_answer,
+    render,
+    yes_probability,
+)
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
 TOP_LOGPROBS = 20
@@ -181,10 +190,18 @@ def _parse(response) -> tuple[float, dict[str, float]]:
     if status >= 400:
         raise ValueError(f"HTTP {status}: {_detail(response)}")
     try:
-        top = json.loads(response.content)["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        reply = json.loads(response.content)
+    except ValueError:
+        raise _Retryable("malformed reply (invalid JSON)") from None
+    try:
+        top = reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
         logprobs = {str(t["token"]): float(t["logprob"]) for t in top}
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise _Retryable("malformed reply (no top_logprobs of a first token)") from None
+    except (KeyError, IndexError, TypeError, ValueError):
+        finish = (reply.get("choices") or [{}])[0].get("finish_reason") if isinstance(reply, dict) else None
+        raise ValueError(
+            f"reply without top_logprobs of a first token (finish_reason={finish!r}): "
+            "does the server and model support logprobs?"
+        ) from None
     log_yes = [lp for t, lp in logprobs.items() if is_answer(t, YES)]
     log_no = [lp for t, lp in logprobs.items() if is_answer(t, NO)]
     score = yes_probability(log_yes, log_no)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -114,13 +114,14 @@ class CachedScorer(Scorer):
             progress(len(pairs) - len(todo))
         for start in range(0, len(todo), self.chunk_size):
             idx = todo[start : start + self.chunk_size]
-            chunk = [pairs[i] for i in idx]
+            # the model sees the query as it is cached: two spellings of one query get one score
+            chunk = [replace(pairs[i], query=normalize_text(pairs[i].query)) for i in idx]
             result = self._score(chunk)
             chunk_answers = result.answers or [None] * len(chunk)
             ok = np.flatnonzero(~np.isnan(result.scores))
             self.cache.put(
                 self.identity, self.template,
-                [(chunk[j].image_key, normalize_text(chunk[j].query), float(result.scores[j]), chunk_answers[j]) for j in ok],
+                [(chunk[j].image_key, chunk[j].query, float(result.scores[j]), chunk_answers[j]) for j in ok],
             )
             scores[idx] = result.scores
             for j, i in enumerate(idx):

@@ -44,9 +44,6 @@ CREATE TABLE IF NOT EXISTS scores (
 ) WITHOUT ROWID;
 """
 
-#: rows per SELECT when looking up many keys (SQLite's default limit is 32766 variables)
-_LOOKUP_BATCH = 4000
-
 
 def default_path() -> Path:
     """``$INQUIRE_SCORE_CACHE`` if set, else ``scores.sqlite`` in the user's inquire cache."""
@@ -99,7 +96,11 @@ class ScoreCache:
         return int(row[0])
 
     def lookup(self, identity: str, keys: Sequence[tuple[str, str]]) -> np.ndarray:
-        """Scores of (image_key, query) pairs as float64; NaN where none is cached."""
+        """Scores of (image_key, query) pairs as float64; NaN where none is cached.
+
+        The keys go into a temporary table joined on the primary key: one statement for any
+        number of keys, each found by an index search.
+        """
         out = np.full(len(keys), np.nan)
         with self._lock:
             sid = self._scorer_id(identity)
@@ -108,16 +109,18 @@ class ScoreCache:
             wanted: dict[tuple[str, str], list[int]] = {}
             for i, key in enumerate(keys):
                 wanted.setdefault(key, []).append(i)
-            images = list({k[0] for k in wanted})
-            for start in range(0, len(images), _LOOKUP_BATCH):
-                part = images[start : start + _LOOKUP_BATCH]
+            with self._db:  # commits at once: no read snapshot is held between lookups
+                self._db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (image_key TEXT NOT NULL, query TEXT NOT NULL)")
+                self._db.execute("DELETE FROM temp.wanted")
+                self._db.executemany("INSERT INTO temp.wanted VALUES (?, ?)", wanted)
                 rows = self._db.execute(
-                    f"SELECT image_key, query, score FROM scores WHERE scorer=? AND image_key IN ({','.join('?' * len(part))})",
-                    (sid, *part),
-                )
-                for image_key, query, score in rows:
-                    for i in wanted.get((image_key, query), ()):
-                        out[i] = score
+                    "SELECT w.image_key, w.query, s.score FROM temp.wanted w JOIN scores s "
+                    "ON s.scorer = ? AND s.image_key = w.image_key AND s.query = w.query",
+                    (sid,),
+                ).fetchall()
+            for image_key, query, score in rows:
+                for i in wanted[(image_key, query)]:
+                    out[i] = score
         return out
 
     def put(
@@ -160,7 +163,7 @@ class ScoreCache:
 
         try:
             df = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several types for "not a parquet file"
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
             raise InquireError(f"Cannot read {path} as a score export ({exc}): use a file written by `inquire cache export`.") from None
         missing = [c for c in EXPORT_COLUMNS if c not in df.columns]
         if missing:

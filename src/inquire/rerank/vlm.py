@@ -26,7 +26,16 @@ from ..embed.decode import DecodeError, decode_image
 from ..errors import InquireError
 from .base import CachedScorer, Pair, ScoreResult
 from .cache import ScoreCache
-from .prompts import NO, YES, PromptStyle, check_template, render, spellings, style_for, yes_probability
+from .prompts import (
+    NO,
+    YES,
+    PromptStyle,
+    check_template,
+    render,
+    spellings,
+    style_for,
+    yes_probability,
+)
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 
@@ -59,6 +68,16 @@ def answer_token_ids(tokenizer, word: str) -> list[int]:
 
 
 @dataclass
+class _Model:
+    model: object
+    yes: list[int]  # token ids of the answer's spellings
+    no: list[int]
+    names: list[str]  # those tokens as text, for the cached answer probabilities
+    keep_last: bool  # forward() can return the last position's logits only
+    positions: bool  # forward() takes position_ids (decoder-only models)
+
+
+@dataclass
 class _Batch:
     inputs: dict | None
     rows: list[int]  # indices (within the chunk) of the pairs in ``inputs``
@@ -73,30 +92,33 @@ class VlmScorer(CachedScorer):
         dtype: str = "auto", cache: ScoreCache | None = None,
     ) -> None:
         import torch
-        from transformers import AutoConfig
+        from transformers import AutoConfig, AutoProcessor
 
         from ..device import pick_device
 
         super().__init__(cache)
         if dtype not in DTYPES:
             raise InquireError(f"Unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}.")
-        self.name, self.batch_size = name, batch_size
-        self.chunk_size = max(64, 4 * batch_size)
         self.device = pick_device(device)
         self.dtype = _compute_dtype(self.device, dtype)
-        try:
-            config = AutoConfig.from_pretrained(name)
+        if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
+            raise InquireError(f"vlm:{name}: no such folder. Give a folder saved with save_pretrained, or a hub id.")
+        name = str(Path(name).expanduser()) if name.startswith("~") else name
+        self.name, self.batch_size = name, batch_size
+        self.chunk_size = max(64, 4 * batch_size)
+        try:  # config and processor only: the weights are loaded when something needs scoring
+            self.model_type = AutoConfig.from_pretrained(name).model_type
+            self.processor = AutoProcessor.from_pretrained(name)
         except (OSError, ValueError) as exc:
             raise InquireError(
-                f"Cannot load the configuration of vlm:{name} ({str(exc).splitlines()[0]}). Give a local folder "
-                "saved with save_pretrained, or a hub id (downloaded once, then read from the hub cache)."
+                f"Cannot load vlm:{name} ({str(exc).splitlines()[0]}). Give a folder saved with save_pretrained, "
+                "or a hub id of an image-text-to-text model (downloaded once, then read from the hub cache)."
             ) from None
-        self.model_type = config.model_type
-        self._has_chat_template = _has_chat_template(name)
-        self.style: PromptStyle = style_for(self.model_type, self._has_chat_template)
+        self.processor.tokenizer.padding_side = "left"  # the answer position is then the last one of every row
+        has_chat_template = bool(getattr(self.processor, "chat_template", None))
+        self.style: PromptStyle = style_for(self.model_type, has_chat_template)
         if template is not None:
-            self.template = check_template(template)
-            self.chat = self._has_chat_template
+            self.template, self.chat = check_template(template), has_chat_template
         else:
             self.template, self.chat = self.style.template, self.style.chat
         folder = Path(name)
@@ -108,26 +130,24 @@ class VlmScorer(CachedScorer):
 
     @cached_property
     def _loaded(self):
-        """Processor, model, answer ids and forward-pass options, loaded on first need (never on a fully cached run)."""
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        """Model, answer token ids and forward-pass options, loaded on first need (never on a fully cached run)."""
+        from transformers import AutoModelForImageTextToText
 
         try:
-            processor = AutoProcessor.from_pretrained(self.name)
             model = AutoModelForImageTextToText.from_pretrained(self.name, dtype=self.dtype)
         except (OSError, ValueError) as exc:
             raise InquireError(
                 f"Cannot load vlm:{self.name} as an image-text-to-text model ({str(exc).splitlines()[0]})."
             ) from None
         model = model.to(self.device).eval()
-        tokenizer = processor.tokenizer
-        tokenizer.padding_side = "left"  # the answer position is then the last one of every row
+        tokenizer = self.processor.tokenizer
         yes, no = answer_token_ids(tokenizer, YES), answer_token_ids(tokenizer, NO)
         if not yes or not no:
             raise InquireError(f"vlm:{self.name}: its tokenizer has no single token for {YES!r} or {NO!r}.")
         params = inspect.signature(model.forward).parameters
-        return processor, model, yes, no, "logits_to_keep" in params, (
-            "position_ids" in params and not model.config.is_encoder_decoder
-        )
+        names = [tokenizer.decode([t]) for t in (*yes, *no)]
+        return _Model(model, yes, no, names, "logits_to_keep" in params,
+                      "position_ids" in params and not model.config.is_encoder_decoder)
 
     def prompt(self, query: str) -> str:
         """The full text given to the processor for ``query`` (the image goes where the model expects it)."""
@@ -135,10 +155,9 @@ class VlmScorer(CachedScorer):
         if not self.chat:
             return question
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
-        return self._loaded[0].apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
     def _prepare(self, pairs: Sequence[Pair], rows: list[int]) -> _Batch:
-        processor = self._loaded[0]
         images, texts, ok, failed = [], [], [], {}
         for i in rows:
             try:
@@ -152,33 +171,30 @@ class VlmScorer(CachedScorer):
             return _Batch(None, [], failed)
         if self.model_type in ("idefics3", "smolvlm"):
             images = [[img] for img in images]  # these processors take a list of images per text
-        inputs = processor(text=texts, images=images, padding=True, return_tensors="pt")
+        inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
         return _Batch(dict(inputs), ok, failed)
 
     def _forward(self, inputs: dict) -> tuple[np.ndarray, np.ndarray]:
         """Log-probabilities (float64) of the yes and no tokens at the first answer position."""
-        torch = self._torch
-        _, model, yes, no, keep_last, positions = self._loaded
+        torch, m = self._torch, self._loaded
         inputs = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in inputs.items()}
         for k, v in inputs.items():
             if torch.is_tensor(v) and v.is_floating_point():
                 inputs[k] = v.to(self.dtype)
-        if positions:
-            inputs["position_ids"] = model._prepare_position_ids_for_generation(inputs["input_ids"], dict(inputs))
+        if m.positions:  # what generate() would pass: positions that skip the left padding
+            inputs["position_ids"] = m.model._prepare_position_ids_for_generation(inputs["input_ids"], dict(inputs))
         with torch.inference_mode():
-            logits = model(**inputs, **({"logits_to_keep": 1} if keep_last else {}), use_cache=False).logits[:, -1, :]
+            logits = m.model(**inputs, **({"logits_to_keep": 1} if m.keep_last else {}), use_cache=False).logits[:, -1, :]
             logp = torch.log_softmax(logits.float(), dim=-1)
-        return logp[:, yes].double().cpu().numpy(), logp[:, no].double().cpu().numpy()
+        return logp[:, m.yes].double().cpu().numpy(), logp[:, m.no].double().cpu().numpy()
 
     def _score(self, pairs: Sequence[Pair]) -> ScoreResult:
-        _, _, yes, no, _, _ = self._loaded
-        tokenizer = self._loaded[0].tokenizer
-        names = [tokenizer.decode([t]) for t in (*yes, *no)]
+        names = self._loaded.names
         scores = np.full(len(pairs), np.nan)
         answers: list[dict[str, float] | None] = [None] * len(pairs)
         errors: dict[int, str] = {}
         batches = [list(range(s, min(s + self.batch_size, len(pairs)))) for s in range(0, len(pairs), self.batch_size)]
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with ThreadPoolExecutor(max_workers=1) as pool:  # prepares batch n+1 while the model runs batch n
             pending = pool.submit(self._prepare, pairs, batches[0]) if batches else None
             for n in range(len(batches)):
                 batch = pending.result()
@@ -201,14 +217,3 @@ def _compute_dtype(device, dtype: str):
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32  # half precision on CPUs is slow and changes scores
-
-
-def _has_chat_template(name: str) -> bool:
-    """Whether the checkpoint ships a chat template (read from its processor files, not the weights)."""
-    from transformers import AutoProcessor
-
-    try:
-        processor = AutoProcessor.from_pretrained(name)
-    except (OSError, ValueError):
-        return False
-    return bool(getattr(processor, "chat_template", None) or getattr(processor.tokenizer, "chat_template", None))

@@ -96,7 +96,9 @@ def _error_handlers(app: FastAPI) -> None:
 
 def _problem(error: dict) -> dict:
     """One validation problem as field + message, without echoing large inputs back."""
-    loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+    loc = [str(p) for p in error.get("loc", ())]
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]  # where the field was sent, not its name
     message = error.get("msg", "invalid")
     if error.get("type") == "json_invalid":
         loc = []  # the location is a character offset, not a field

@@ -153,7 +153,7 @@ def run_rerank(
 
     split = canonical_split(split)
     clock = Stopwatch()
-    if fuse is not None or is_reranker_spec(model):
+    if fuse is not None or scorer_options or is_reranker_spec(model):  # create_scorer checks the options
         return _run_with_scorer(
             model, split, clock, data_dir=data_dir, queries_path=queries_path, out_dir=out_dir, k=k,
             allow_missing=allow_missing,

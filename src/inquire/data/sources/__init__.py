@@ -24,11 +24,21 @@ from .webdataset import WebDatasetSource, find_shards
 
 FORMATS = ("auto", "folder", "inat", "webdataset", "table")
 
-__all__ = ["FORMATS", "IMAGE_PATH", "FolderSource", "INatSource", "ImageSource", "TableSource",
-           "WebDatasetSource", "open_source"]
+__all__ = [
+    "FORMATS",
+    "IMAGE_PATH",
+    "FolderSource",
+    "INatSource",
+    "ImageSource",
+    "TableSource",
+    "WebDatasetSource",
+    "open_source",
+]
 
 
-def open_source(source: str | Path | ImageSource, fmt: str = "auto", image_column: str | None = None) -> ImageSource:
+def open_source(
+    source: str | Path | ImageSource, fmt: str = "auto", image_column: str | None = None
+) -> ImageSource:
     """Open ``source`` as the given format, or the one its shape implies (``auto``)."""
     if isinstance(source, ImageSource):
         return source
@@ -43,7 +53,9 @@ def open_source(source: str | Path | ImageSource, fmt: str = "auto", image_colum
     if fmt == "inat":
         json_path = path / "train.json" if path.is_dir() else path
         if not json_path.is_file():
-            raise InquireError(f"{path} has no train.json: the iNat layout needs the COCO-style JSON beside the train/ folder.")
+            raise InquireError(
+                f"{path} has no train.json: the iNat layout needs the COCO-style JSON beside the train/ folder."
+            )
         return INatSource(json_path)
     if fmt == "webdataset":
         shards, root = find_shards(str(path))

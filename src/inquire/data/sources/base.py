@@ -8,10 +8,9 @@ interrupted job can split the collection into the same blocks on every run and r
 from __future__ import annotations
 
 import hashlib
-from functools import cache
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -96,6 +95,9 @@ def image_extensions() -> frozenset[str]:
     from PIL import Image, ImageFile
 
     Image.init()
-    decodable = {fmt for fmt, (factory, _) in Image.OPEN.items()
-                 if not (isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile))}
+    decodable = {
+        fmt
+        for fmt, (factory, _) in Image.OPEN.items()
+        if not (isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile))
+    }
     return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in decodable)

@@ -38,7 +38,7 @@ class FolderSource(ImageSource):
         self._ignored = dict(sorted(ignored.items()))
         stems = [os.path.splitext(f)[0] for f in files]
         count = Counter(stems)
-        keys = [stem if count[stem] == 1 else f for stem, f in zip(stems, files)]
+        keys = [stem if count[stem] == 1 else f for stem, f in zip(stems, files, strict=True)]
         self.table = pa.table({IMAGE_PATH: pa.array(keys, type=pa.string())})
         self._files = pa.array(files, type=pa.string())
 

@@ -21,7 +21,16 @@ from ...errors import InquireError
 from .base import IMAGE_PATH, ImageSource, infer_column
 
 #: image fields copied into the output (``id`` becomes ``image_id``), in this order
-IMAGE_FIELDS = ["width", "height", "license", "rights_holder", "date", "latitude", "longitude", "location_uncertainty"]
+IMAGE_FIELDS = [
+    "width",
+    "height",
+    "license",
+    "rights_holder",
+    "date",
+    "latitude",
+    "longitude",
+    "location_uncertainty",
+]
 
 
 class INatSource(ImageSource):
@@ -42,7 +51,9 @@ class INatSource(ImageSource):
         images.sort(key=lambda im: im["file_name"])
         self._files = pa.array([im["file_name"] for im in images], type=pa.string())
         columns: dict[str, pa.Array] = {
-            IMAGE_PATH: pa.array([os.path.splitext(im["file_name"])[0] for im in images], type=pa.string()),
+            IMAGE_PATH: pa.array(
+                [os.path.splitext(im["file_name"])[0] for im in images], type=pa.string()
+            ),
             "image_id": infer_column([im["id"] for im in images]),
         }
         for field in IMAGE_FIELDS:
@@ -80,11 +91,15 @@ def _read(path: Path) -> tuple[list[dict], dict[Any, dict]]:
     images = data["images"]
     for i, im in enumerate(images):
         if not isinstance(im, dict) or "id" not in im or not isinstance(im.get("file_name"), str):
-            raise InquireError(f"{path}: images[{i}] lacks an 'id' or a 'file_name' ({str(im)[:120]}).")
+            raise InquireError(
+                f"{path}: images[{i}] lacks an 'id' or a 'file_name' ({str(im)[:120]})."
+            )
     seen: set[str] = set()
     for im in images:
         if im["file_name"] in seen:
-            raise InquireError(f"{path}: file_name {im['file_name']!r} is listed twice in 'images'; fix the JSON.")
+            raise InquireError(
+                f"{path}: file_name {im['file_name']!r} is listed twice in 'images'; fix the JSON."
+            )
         seen.add(im["file_name"])
     category_of: dict[Any, Any] = {}
     for ann in data.get("annotations") or []:
@@ -92,5 +107,7 @@ def _read(path: Path) -> tuple[list[dict], dict[Any, dict]]:
             category_of.setdefault(ann["image_id"], ann.get("category_id"))
     for im in images:
         im["category_id"] = category_of.get(im["id"])
-    categories = {c["id"]: c for c in data.get("categories") or [] if isinstance(c, dict) and "id" in c}
+    categories = {
+        c["id"]: c for c in data.get("categories") or [] if isinstance(c, dict) and "id" in c
+    }
     return images, categories

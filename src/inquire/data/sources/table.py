@@ -37,8 +37,10 @@ class TableSource(ImageSource):
         schemas = [_schema(f) for f in self._files]
         self.image_column = _pick_image_column(schemas[0], image_column, self._files[0])
         others = [n for n in schemas[0].names if n != self.image_column]
-        for f, schema in zip(self._files, schemas):
-            if [n for n in schema.names if n != self.image_column] != others or self.image_column not in schema.names:
+        for f, schema in zip(self._files, schemas, strict=True):
+            if [
+                n for n in schema.names if n != self.image_column
+            ] != others or self.image_column not in schema.names:
                 raise InquireError(
                     f"{f} has columns {schema.names}, unlike {self._files[0]} ({schemas[0].names}): "
                     "every file of a table source needs the same columns."
@@ -53,7 +55,11 @@ class TableSource(ImageSource):
             meta = meta.drop_columns([IMAGE_PATH])
         else:
             paths = pa.array(
-                [f"{_stem(f, self.root)}/{row}" for f, t in zip(self._files, tables) for row in range(t.num_rows)],
+                [
+                    f"{_stem(f, self.root)}/{row}"
+                    for f, t in zip(self._files, tables, strict=True)
+                    for row in range(t.num_rows)
+                ],
                 type=pa.string(),
             )
         self.table = meta.add_column(0, IMAGE_PATH, paths).combine_chunks()
@@ -81,12 +87,20 @@ class TableSource(ImageSource):
         if path.endswith(".arrow"):
             column = _arrow_table(path).column(self.image_column).combine_chunks()
         else:
-            column = pq.ParquetFile(path).read_row_group(g, columns=[self.image_column]).column(0).combine_chunks()
+            column = (
+                pq.ParquetFile(path)
+                .read_row_group(g, columns=[self.image_column])
+                .column(0)
+                .combine_chunks()
+            )
         self._cache_group = ((n, g), column)
         return column
 
     def details(self) -> dict[str, Any]:
-        return {"files": [str(Path(f).relative_to(self.root)) for f in self._files], "image_column": self.image_column}
+        return {
+            "files": [str(Path(f).relative_to(self.root)) for f in self._files],
+            "image_column": self.image_column,
+        }
 
 
 def find_table_files(path: Path) -> list[Path]:
@@ -99,7 +113,9 @@ def find_table_files(path: Path) -> list[Path]:
         try:
             names = [d["filename"] for d in json.loads(state.read_text())["_data_files"]]
         except (ValueError, KeyError, TypeError) as exc:
-            raise InquireError(f"{state} is not a datasets save_to_disk state file ({exc}).") from None
+            raise InquireError(
+                f"{state} is not a datasets save_to_disk state file ({exc})."
+            ) from None
         return [path / n for n in names]
     return sorted(p for p in path.rglob("*.parquet") if p.is_file())
 
@@ -108,7 +124,9 @@ def _schema(path: str) -> pa.Schema:
     try:
         return _arrow_table(path).schema if path.endswith(".arrow") else pq.read_schema(path)
     except (OSError, pa.ArrowException) as exc:
-        raise InquireError(f"Could not read {path} as {'Arrow' if path.endswith('.arrow') else 'parquet'} ({exc}).") from None
+        raise InquireError(
+            f"Could not read {path} as {'Arrow' if path.endswith('.arrow') else 'parquet'} ({exc})."
+        ) from None
 
 
 def _read(path: str, columns: list[str]) -> pa.Table:
@@ -142,9 +160,13 @@ def _is_image_type(t: pa.DataType) -> bool:
 def _pick_image_column(schema: pa.Schema, wanted: str | None, path: str) -> str:
     if wanted is not None:
         if wanted not in schema.names:
-            raise InquireError(f"{path} has no column {wanted!r} (--image-column); its columns: {', '.join(schema.names)}.")
+            raise InquireError(
+                f"{path} has no column {wanted!r} (--image-column); its columns: {', '.join(schema.names)}."
+            )
         if not _is_image_type(schema.field(wanted).type):
-            raise InquireError(f"Column {wanted!r} of {path} is {schema.field(wanted).type}, not image bytes.")
+            raise InquireError(
+                f"Column {wanted!r} of {path} is {schema.field(wanted).type}, not image bytes."
+            )
         return wanted
     candidates = [f.name for f in schema if _is_image_type(f.type)]
     if len(candidates) == 1:

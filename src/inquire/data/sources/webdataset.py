@@ -46,13 +46,16 @@ class WebDatasetSource(ImageSource):
         self._image = np.array([s.get("image", (-1, -1)) for s in samples], dtype=np.int64)
         self._texts = sorted({ext for s in samples for ext in s["texts"]})
         self._text_loc = {
-            ext: np.array([s["texts"].get(ext, (-1, -1)) for s in samples], dtype=np.int64) for ext in self._texts
+            ext: np.array([s["texts"].get(ext, (-1, -1)) for s in samples], dtype=np.int64)
+            for ext in self._texts
         }
         rel = [str(Path(p).relative_to(self.root)) for p in self._shards]
-        self.table = pa.table({
-            IMAGE_PATH: pa.array([s["key"] for s in samples], type=pa.string()),
-            "tar": pa.array([rel[s["shard"]] for s in samples], type=pa.string()),
-        })
+        self.table = pa.table(
+            {
+                IMAGE_PATH: pa.array([s["key"] for s in samples], type=pa.string()),
+                "tar": pa.array([rel[s["shard"]] for s in samples], type=pa.string()),
+            }
+        )
 
     def payloads(self, start: int, stop: int) -> Iterator[Payload]:
         for i in range(start, stop):
@@ -77,7 +80,11 @@ class WebDatasetSource(ImageSource):
         return table
 
     def details(self) -> dict[str, Any]:
-        return {"n_shards": len(self._shards), "text_columns": self._texts, "extra_images": self._extra_images}
+        return {
+            "n_shards": len(self._shards),
+            "text_columns": self._texts,
+            "extra_images": self._extra_images,
+        }
 
 
 def find_shards(pattern: str) -> tuple[list[Path], Path]:
@@ -88,10 +95,14 @@ def find_shards(pattern: str) -> tuple[list[Path], Path]:
         shards = [Path(p) for p in expand_braces(pattern)]
         missing = [str(p) for p in shards if not p.is_file()]
         if missing:
-            raise InquireError(f"{len(missing)} shard(s) of {pattern} do not exist, e.g. {missing[0]}.")
+            raise InquireError(
+                f"{len(missing)} shard(s) of {pattern} do not exist, e.g. {missing[0]}."
+            )
         return shards, shards[0].parent
     if path.is_dir():
-        shards = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(_TAR_SUFFIXES))
+        shards = sorted(
+            p for p in path.rglob("*") if p.is_file() and p.name.endswith(_TAR_SUFFIXES)
+        )
         return shards, path
     return [path], path.parent
 
@@ -105,7 +116,9 @@ def expand_braces(pattern: str) -> list[str]:
     width = len(lo) if lo.startswith("0") else 0
     out = []
     for n in range(int(lo), int(hi) + 1):
-        out.extend(expand_braces(pattern[: match.start()] + str(n).zfill(width) + pattern[match.end():]))
+        out.extend(
+            expand_braces(pattern[: match.start()] + str(n).zfill(width) + pattern[match.end() :])
+        )
     return out
 
 
