@@ -135,6 +135,33 @@ class Server:
         self.proc.wait(timeout=60)
 
 
+def metadata_costs(collection: Path) -> dict:
+    """In this process: time and memory to hold the metadata as columns, and the time of one filter."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from inquire.data.embedding_folder import EmbeddingFolder
+    from inquire.serve.filters import Filters, build_mask
+    from inquire.serve.metadata import Metadata
+
+    before = pa.total_allocated_bytes()
+    start = time.perf_counter()
+    meta = Metadata(pa.concat_tables([t for _, t in EmbeddingFolder(collection).iter_metadata()]))
+    load_s = time.perf_counter() - start
+    arrow_gb = (pa.total_allocated_bytes() - before) / 1e9
+    numpy_gb = sum(a.nbytes for a in (meta.latitude, meta.longitude, meta.day, meta.iconic.codes)) / 1e9
+    numpy_gb += sum(c.codes.nbytes for c in meta.taxonomy.values()) / 1e9
+    f = Filters(iconic_group="Birds", date_from=dt.date(2015, 1, 1), lat_min=-30.0, lat_max=60.0)
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        mask = build_mask(meta, f)
+        times.append(time.perf_counter() - start)
+    return {"load_s": round(load_s, 1), "arrow_gb": round(arrow_gb, 2), "filter_columns_gb": round(numpy_gb, 3),
+            "filter_ms": round(1e3 * float(np.median(times)), 1), "allowed_fraction": round(float(mask.mean()), 4)}
+
+
 def latency(base: str, texts: list[str], extra: dict, k: int) -> dict:
     """One request at a time; every text new to the server."""
     import httpx
@@ -205,14 +232,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import builders
+
     from inquire.data.embedding_folder import EmbeddingFolder
     from inquire.index import build_index
     from inquire.index.faiss_index import index_paths
 
     args.dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    synthetic_collection(args.dir / "collection", args.n, args.dim)
-    print(f"collection: {args.n:,} x {args.dim} in {args.dir / 'collection'} ({time.perf_counter() - start:.0f} s to write or reuse)", flush=True)
+    collection = args.dir / f"collection-{args.n}x{args.dim}"
+    synthetic_collection(collection, args.n, args.dim)
+    print(f"collection: {args.n:,} x {args.dim} in {collection} ({time.perf_counter() - start:.0f} s to write or reuse)", flush=True)
     model = args.model
     if model is None:
         model_dir = args.dir / "vit-b-32-random"
@@ -221,14 +250,16 @@ def main(argv: list[str] | None = None) -> int:
             builders.build_open_clip_vit_b32(model_dir)
     texts = query_texts()
     results: dict = {"n": args.n, "dim": args.dim, "k": args.k, "cpus": os.cpu_count(), "model": model}
+    results["metadata"] = metadata_costs(collection)
+    print(f"metadata: {results['metadata']}", flush=True)
     for kind in [k for k in args.kinds.split(",") if k]:
-        serve_args = ["--embeddings", str(args.dir / "collection"), "--model", model, "--device", "cpu",
+        serve_args = ["--embeddings", str(collection), "--model", model, "--device", "cpu",
                       "--labels", str(args.dir / "labels.sqlite")]
         if kind != "exact":
-            index = index_paths(args.dir / "collection", kind)[0]
+            index = index_paths(collection, kind)[0]
             if not index.is_file():
                 t = time.perf_counter()
-                build_index(EmbeddingFolder(args.dir / "collection"), kind)
+                build_index(EmbeddingFolder(collection), kind)
                 print(f"{kind} index built in {time.perf_counter() - t:.0f} s", flush=True)
             serve_args += ["--index", str(index)]
         t = time.perf_counter()

@@ -62,31 +62,16 @@ def test_kill_9_and_resume_equals_an_uninterrupted_run(open_clip_spec, tmp_path)
     ]
     kills = []
     for _ in range(KILLS):
-        before = _committed(out)
-        target = before + rng.choice([0, 1, 2])  # 0: anywhere from start-up on
-        proc = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-        )
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and _committed(out) < target and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0, 0.3))
-        if proc.poll() is not None:  # finished before the kill: nothing left to interrupt
-            assert proc.returncode == 0, proc.stderr.read().decode()
+        killed = _run_and_kill(command, out, _committed(out) + rng.choice([1, 2]), rng, tmp_path)
+        if killed is None:  # it finished first: nothing left to interrupt
             break
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        _kill_group(
-            proc.pid
-        )  # its decoding workers, orphaned, would exit on their own a little later
-        kills.append(_committed(out))
+        kills.append(killed)
     assert kills, f"no run was killed (seed {seed})"
     resumed = embed_collection(
         source, open_clip_spec, out, shard_size=SHARD, batch_size=BATCH, workers=1, progress=False
     )
-    print(
-        f"seed {seed}: killed with {kills} shards committed; resume wrote {resumed['runs'][-1]['shards_written']}"
-    )
+    written = resumed["runs"][-1]["shards_written"] if resumed["runs"] else 0
+    print(f"seed {seed}: killed with {kills} shards committed; the resume wrote {written}")
     assert _files(out) == _files(tmp_path / "uninterrupted"), f"seed {seed}, kills at {kills}"
     assert not list(out.rglob("*.tmp"))
     for key in ("n_items", "n_rows", "n_skipped", "skipped", "n_shards", "model", "shard_size"):
@@ -98,3 +83,24 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def _run_and_kill(command, out, target: int, rng: random.Random, tmp_path) -> int | None:
+    """Start the command, kill -9 it a random instant after ``target`` shards are committed;
+    the number committed at the kill, or None if it finished first."""
+    with open(tmp_path / "stderr.txt", "w+") as log:  # a file: a full pipe would block the run
+        proc = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True
+        )
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and _committed(out) < target and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.4))
+        if proc.poll() is not None:
+            log.seek(0)
+            assert proc.returncode == 0, log.read()
+            return None
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        _kill_group(proc.pid)  # its orphaned decoding workers would exit soon anyway
+        return _committed(out)

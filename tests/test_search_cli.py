@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from test_serve_collection import serve_collection  # noqa: F401  (shared session fixture)
 from typer.testing import CliRunner
 
 from inquire.cli import app
 from inquire.errors import InquireError
-from test_serve_collection import serve_collection  # noqa: F401  (shared session fixture)
 
 
 @pytest.fixture(autouse=True)

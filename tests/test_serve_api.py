@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,6 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-
 from test_serve_collection import _expected, serve_collection  # noqa: F401  (shared session fixture)
 
 QUERY = "A hermit crab using plastic trash as its shell"
@@ -79,7 +79,7 @@ def test_search_ranks_like_brute_force(client, engine, serve_collection):  # noq
     assert [r["row"] for r in body["results"]] == rows.tolist()
     np.testing.assert_allclose([r["score"] for r in body["results"]], scores, rtol=1e-4, atol=1e-5)
     assert body["n_allowed"] == body["n_images"] == len(serve_collection.metadata)
-    assert set(body["timings_ms"]) == {"encode", "filter", "search", "rerank", "total"}
+    assert set(body["timings_ms"]) == {"filter", "queued", "encode", "search", "rerank", "total"} and body["batch_size"] == 1
     top = body["results"][0]
     rec = serve_collection.metadata.iloc[top["row"]]
     assert top["image_path"] == rec.image_path and top["image_id"] == str(rec.image_id)
@@ -328,9 +328,46 @@ def test_benchmark_export_is_scored_by_the_inquire_format(client, serve_collecti
     assert sorted(mine.image_path) == sorted(meta.image_path[r] + ".jpg" for r in cassava)
     assert sorted(mine.image_id.astype(str)) == sorted(str(meta.image_id[r]) for r in cassava)
     assert client.get("/api/export/benchmark/annotations.csv").text == (tmp_path / "annotations.csv").read_text()
+    # inquire fullrank scores a model on the exported benchmark, every annotation found in the collection
+    from typer.testing import CliRunner
+
+    from inquire.cli import app
+
+    out = tmp_path / "fullrank"
+    result = CliRunner().invoke(app, [
+        "fullrank", "--model", serve_collection.model, "--embeddings", str(serve_collection.embeddings), "--split", "test",
+        "--queries", str(tmp_path / "queries.csv"), "--annotations", str(tmp_path / "annotations.csv"), "--k", "20", "--out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_queries"] == 1 and summary["annotations_not_in_collection"] == 0
+    per_query = pd.read_csv(out / "per_query.csv")
+    assert per_query.loc[0, "n_relevant"] == 3 and 0 < per_query.loc[0, "ap"] <= 1
+
     labels = pd.read_csv(io.StringIO(client.get("/api/export/labels.csv").text))
     assert {"query_id", "query_text", "image_id", "relevant", "labelled_at", "common_name"} <= set(labels.columns)
     assert labels[labels.query_text == "A sick cassava plant"].relevant.sum() == 3
+
+
+def test_the_manifest_names_the_model(serve_collection, tmp_path):  # noqa: F811
+    """An `inquire embed` folder needs no --model; a different one is refused."""
+    import shutil
+
+    import builders
+
+    from inquire.errors import InquireError
+    from inquire.serve import SearchEngine, ServeConfig
+
+    folder = tmp_path / "embedded"
+    shutil.copytree(serve_collection.embeddings, folder)
+    (folder / "manifest.json").write_text(json.dumps({"model": {"spec": serve_collection.model}, "dim": 32}))
+    assert SearchEngine(ServeConfig(embeddings=folder, model=None)).embedder.spec == serve_collection.model
+    other = builders.build_open_clip_model(tmp_path / "other", seed=1)
+    with pytest.raises(InquireError, match="was embedded with .* but --model is"):
+        SearchEngine(ServeConfig(embeddings=folder, model=other))
+    (folder / "manifest.json").unlink()
+    with pytest.raises(InquireError, match="no manifest.json naming its model"):
+        SearchEngine(ServeConfig(embeddings=folder, model=None))
 
 
 # --------------------------------------------------------------------------------------------- rerank
@@ -363,3 +400,56 @@ def test_rerank_rescores_the_first_stage(serve_collection, labels_db):  # noqa: 
     assert got == expected
     np.testing.assert_allclose([r["score"] for r in body["results"]], np.sort(cosine)[::-1][:10], atol=1e-4)
     assert all(r["first_stage_score"] == pytest.approx(first[r["row"]], abs=1e-6) for r in body["results"])
+
+
+# --------------------------------------------------------------------------------------------- batching
+
+
+def test_concurrent_searches_share_a_pass_and_get_their_own_results(engine, serve_collection):  # noqa: F811
+    """While one pass runs, requests queue; the next pass serves all with the same filter at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from inquire.index import exact_search
+    from inquire.serve.batching import BatchedSearch
+
+    entered, gate, passes = threading.Event(), threading.Event(), []
+
+    def search(queries, k, allowed):
+        if not passes:
+            entered.set()
+            gate.wait(30)  # hold the first pass until the others are queued
+        passes.append(len(queries))
+        return exact_search(queries, engine.folder, k, allowed=allowed, device="cpu")
+
+    birds = (serve_collection.metadata.supercategory == "Birds").to_numpy()
+    batched = BatchedSearch(engine.encode, search)
+    texts = [f"{QUERY} {i}" for i in range(9)]
+    jobs = [(t, 3 + i, None if i % 3 else birds, None if i % 3 else "birds") for i, t in enumerate(texts)]
+    with ThreadPoolExecutor(9) as pool:
+        futures = [pool.submit(batched, *jobs[0])]
+        assert entered.wait(30)
+        futures += [pool.submit(batched, *job) for job in jobs[1:]]
+        while len(batched._pending) < 8:
+            threading.Event().wait(0.01)
+        gate.set()
+        results = [f.result(timeout=60) for f in futures]
+    assert passes[0] == 1 and sorted(passes[1:]) == [2, 6]  # the held pass, then one per filter
+    for (text, k, allowed, _), got in zip(jobs, results):
+        rows, scores = brute_force(engine, text, k, allowed)
+        assert got.rows.tolist() == rows.tolist()
+        np.testing.assert_allclose(got.scores, scores, rtol=1e-4, atol=1e-5)
+    assert [r.batch_size for r in results] == [1, 6, 6, 2, 6, 6, 2, 6, 6]
+
+
+def test_without_images_root_results_keep_their_details(serve_collection, labels_db):  # noqa: F811
+    from inquire.serve import SearchEngine, ServeConfig, create_app
+
+    config = ServeConfig(embeddings=serve_collection.embeddings, model=serve_collection.model, labels=labels_db)
+    with TestClient(create_app(config, SearchEngine(config))) as c:
+        top = c.get("/api/search", params={"q": QUERY, "k": 2}).json()["results"][0]
+        assert top["thumbnail_url"] is None and top["attribution"].startswith("©")
+        r = c.get("/api/images/0/thumbnail")
+        assert r.status_code == 404 and "--images ROOT" in r.json()["error"]
+        assert "without <code>--images</code>" in c.get("/").text
+        unknown = c.get("/api/search", params={"q": QUERY, "iconic": "Birds"})
+        assert unknown.status_code == 422 and "iconic: Extra inputs are not permitted" in unknown.json()["error"]

@@ -17,14 +17,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import builders
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image, ImageDraw
-
-import builders
 
 # (prefix of the sample photos, taxonomy kingdom..epithet, common name, iconic group, (lat, lon))
 REAL_TAXA = {

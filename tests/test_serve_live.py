@@ -17,7 +17,6 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-
 from test_serve_collection import serve_collection  # noqa: F401  (shared session fixture)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -222,7 +221,7 @@ def test_browser_searches_filters_labels_and_exports(server, browser, serve_coll
     page.select_option("#supercategory", "Behavior")
     page.fill("#category", "Nesting")
     page.click("#query-info button")
-    _until(page, f"() => fetch('/api/queries').then(r => r.json()).then(qs => qs.some(q => q.category === 'Nesting'))")
+    _until(page, "() => fetch('/api/queries').then(r => r.json()).then(qs => qs.some(q => q.category === 'Nesting'))")
     with page.expect_download() as download:
         page.click("#export-results")
     results = pd.read_csv(download.value.path())

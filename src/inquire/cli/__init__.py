@@ -39,6 +39,7 @@ def main() -> None:
 
 
 from . import rerank as _rerank  # noqa: E402,F401  (registers commands)
+from . import fullrank as _fullrank  # noqa: E402,F401
 from . import embed as _embed  # noqa: E402,F401
 from . import report as _report  # noqa: E402,F401
 from . import serve as _serve  # noqa: E402,F401

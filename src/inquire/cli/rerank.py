@@ -72,17 +72,19 @@ def rerank(
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Run file (CSV or parquet) with query, inat24_image_id, score.")],
     split: SplitOpt = "test",
-    task: Annotated[str, typer.Option(help="Benchmark task of the run.")] = "rerank",
+    task: Annotated[str, typer.Option(help="Benchmark task of the run: rerank, or fullrank (query_id or query, image_path or inat24_image_id, score).")] = "rerank",
     data: DataOpt = None,
     queries: QueriesOpt = None,
     k: KOpt = 50,
     out: OutOpt = None,
+    annotations: Annotated[Optional[Path], typer.Option("--annotations", help="--task fullrank: local copy of the official inquire_annotations.csv.")] = None,
 ) -> None:
     """Score a run written by any system against the official labels."""
     from ..tasks.evaluate import evaluate_run
     from ..tasks.results import print_summary
 
-    out_dir, summary, _ = evaluate_run(run, task=task, split=split, data_dir=data, queries_path=queries, k=k, out_dir=out)
+    out_dir, summary, _ = evaluate_run(run, task=task, split=split, data_dir=data, queries_path=queries, k=k, out_dir=out,
+                                       annotations_path=annotations)
     print_summary(summary, console)
     console.print(f"Results written to {out_dir}/ (per_query.csv, summary.json)")
 

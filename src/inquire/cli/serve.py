@@ -13,10 +13,10 @@ from rich.table import Table
 from ..data.queries import normalize_text
 from ..errors import InquireError
 from . import app, console, err_console
-from .options import ModelOpt
 
 EmbeddingsOpt = Annotated[Path, typer.Option("--embeddings", help="Embedding folder (img_emb/, metadata/) of the collection.")]
 IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="FAISS index built by `inquire index build` (default: exact search).")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model that embedded the collection (default: the one its manifest.json names).")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:N or mps for the text model and search (default: best available).")]
 
 
@@ -24,7 +24,7 @@ DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, c
 def search(
     text: Annotated[str, typer.Argument(help="What to look for, in words.")],
     embeddings: EmbeddingsOpt,
-    model: ModelOpt,
+    model: ModelOpt = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=200, help="Number of results.")] = 20,
     index: IndexOpt = None,
     device: DeviceOpt = None,
@@ -75,7 +75,7 @@ def search(
 @app.command()
 def serve(
     embeddings: EmbeddingsOpt,
-    model: ModelOpt,
+    model: ModelOpt = None,
     images: Annotated[Optional[Path], typer.Option("--images", help="Root folder of the images (ROOT/<image_path>.jpg) for thumbnails.")] = None,
     index: IndexOpt = None,
     host: Annotated[str, typer.Option(help="Address to listen on. Anything but loopback exposes the labels to the network.")] = "127.0.0.1",

@@ -106,7 +106,8 @@ class EmbeddingFolder:
             raise InquireError(f"Could not read {f}: {exc}. Fix or remove the manifest.") from None
         if not isinstance(manifest, dict):
             raise InquireError(f"{f} must hold a JSON object.")
-        dim = manifest.get("dim")
+        model = manifest.get("model")
+        dim = model.get("dim") if isinstance(model, dict) else None
         if isinstance(dim, int) and dim != self.dim:
             raise InquireError(f"{f} says dim {dim} but the shards hold {self.dim}-d rows; the folder is mixed.")
         return manifest

@@ -119,29 +119,58 @@ def _non_finite(folder: EmbeddingFolder, rows: np.ndarray) -> InquireError:
     )
 
 
-def _score_block_numpy(q: np.ndarray, folder: EmbeddingFolder, block: Block, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _score_block_numpy(
+    q: np.ndarray, folder: EmbeddingFolder, block: Block, k: int, floor: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The block's top k per query, skipping scores below ``floor`` (each query's current k-th best)."""
     x = block.read(folder).astype(np.float32)  # the only float32 copy: one block
     rows = block.rows(folder)
-    scores, cols = [], []
-    for start in range(0, len(q), QUERY_BATCH):
-        s, c = select_topk(q[start : start + QUERY_BATCH] @ x.T, k)
-        scores.append(s)
-        cols.append(c)
-    s, c = np.concatenate(scores), np.concatenate(cols)
-    if not np.isfinite(s).all():
-        raise _non_finite(folder, rows[c[~np.isfinite(s)]])
-    return s, rows[c]
+    parts = [_block_topk(q[a : a + QUERY_BATCH] @ x.T, k, floor[a : a + QUERY_BATCH]) for a in range(0, len(q), QUERY_BATCH)]
+    s = np.concatenate([p[0] for p in parts])
+    c = np.concatenate([p[1] for p in parts])
+    bad = (c >= 0) & ~np.isfinite(s)
+    if bad.any():
+        raise _non_finite(folder, rows[c[bad]])
+    return s, np.where(c >= 0, rows[np.maximum(c, 0)], -1)
+
+
+def _block_topk(scores: np.ndarray, k: int, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top k columns per row of ``scores`` among those >= ``floor``; -1 pads rows with fewer.
+
+    Once the running lists fill, almost no score of a new block reaches a query's k-th best, so a
+    comparison replaces the partial sort (the floor is a lower bound: a stale one only prunes
+    less).
+    """
+    passed = scores >= floor[:, None]
+    if passed.sum() > 4 * k * len(scores) or np.isnan(scores).any():
+        return select_topk(scores, k)  # early blocks; or NaN, which the full selection surfaces
+    qi, ci = np.nonzero(passed)
+    vals = scores[qi, ci]
+    order = np.lexsort((ci, -vals, qi))
+    qi, ci, vals = qi[order], ci[order], vals[order]
+    start = np.searchsorted(qi, np.arange(len(scores)))
+    pos = np.arange(len(qi)) - start[qi]
+    keep = pos < k
+    width = min(k, scores.shape[1])
+    out_s = np.full((len(scores), width), -np.inf, dtype=scores.dtype)
+    out_c = np.full((len(scores), width), -1, dtype=np.int64)
+    out_s[qi[keep], pos[keep]] = vals[keep]
+    out_c[qi[keep], pos[keep]] = ci[keep]
+    return out_s, out_c
 
 
 def _search_numpy(q: np.ndarray, folder: EmbeddingFolder, blocks: list[Block], k: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
     from threadpoolctl import threadpool_limits
 
     best = (np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64))
+    floor = np.full(len(q), -np.inf, dtype=np.float32)  # read by workers while the main thread raises it
     # One BLAS thread per worker: parallelism comes from blocks, so no core idles while one
     # thread converts or selects (measured 1.6x faster than BLAS threads on 2 cores).
     with threadpool_limits(1, user_api="blas"):
-        for hit in bounded_map(lambda b: _score_block_numpy(q, folder, b, k), blocks, threads, 2 * threads):
+        for hit in bounded_map(lambda b: _score_block_numpy(q, folder, b, k, floor), blocks, threads, 2 * threads):
             best = merge_topk(best, hit, k)
+            if best[0].shape[1] == k:
+                floor[:] = np.where(best[1][:, -1] >= 0, best[0][:, -1], -np.inf)
     return best
 
 
@@ -211,7 +240,7 @@ def exact_search(
     return _search_torch(q, folder, blocks, k, dev, threads)
 
 
-def resolve_device(device: str | None) -> "str | object":
+def resolve_device(device: str | None) -> str | object:
     """"cpu", or a torch device for a GPU; ``None`` picks a GPU when one is present."""
     if device == "cpu":
         return "cpu"

@@ -38,11 +38,6 @@ class ServeState:
     labels: LabelStore
     templates: Jinja2Templates
 
-    @property
-    def annotation_extension(self) -> str:
-        """File extension of the collection's images in exported annotations (iNat24: ``.jpg``)."""
-        return self.engine.manifest.get("extension") or ".jpg"
-
 
 def create_app(config: ServeConfig, engine: SearchEngine | None = None) -> FastAPI:
     """The search app for ``config``; pass ``engine`` to share an already loaded one."""

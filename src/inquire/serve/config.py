@@ -25,7 +25,7 @@ class ServeConfig:
     """
 
     embeddings: Path
-    model: str
+    model: str | None  # None: the model named in the folder's manifest.json
     images: Path | None = None
     index: Path | None = None
     device: str | None = None

@@ -2,8 +2,8 @@
 
 The benchmark export has the published INQUIRE columns: a query list (``query_id, query_text,
 supercategory, category, iconic_group``) and an annotation list (``query_id, image_id,
-image_path``) of the relevant images, where ``image_path`` carries the file extension as the
-published annotations do (the metadata's paths have none). With the embedding folder they were
+image_path``) of the relevant images, where ``image_path`` carries ``.jpg`` as the published
+annotations do (Fullrank strips it again to match the metadata's paths). With the embedding folder they were
 made on, ``inquire fullrank --queries … --annotations …`` scores any model on a team's own
 benchmark. A query enters the benchmark once it has a relevant image: a query without one has no
 average precision.
@@ -23,6 +23,8 @@ from .labels import LabelStore
 from .schemas import ResultItem
 
 ANNOTATION_COLUMNS = ["query_id", "image_id", "image_path"]
+#: Appended to metadata paths in annotations, as in the published file; Fullrank strips it again.
+ANNOTATION_EXTENSION = ".jpg"
 _SHOWN = ["species", "place", "attribution"]  # derived columns; date and group are in the metadata
 
 
@@ -54,7 +56,7 @@ def labels_csv(engine: SearchEngine, labels: LabelStore, query: str | None = Non
             "query_id": q.query_id, "query_text": lab.query_text, "supercategory": q.supercategory,
             "category": q.category, "iconic_group": q.iconic_group, "image_id": lab.image_id,
             "image_path": lab.image_path, "relevant": int(lab.relevant),
-            "labelled_at": dt.datetime.fromtimestamp(lab.updated_at, dt.timezone.utc).isoformat(timespec="seconds"),
+            "labelled_at": dt.datetime.fromtimestamp(lab.updated_at, dt.UTC).isoformat(timespec="seconds"),
             "row": found.get(lab.image_id),
         }
         meta = records.get(lab.image_id, {})
@@ -64,7 +66,7 @@ def labels_csv(engine: SearchEngine, labels: LabelStore, query: str | None = Non
     return pd.DataFrame(rows, columns=columns if not rows else None).to_csv(index=False)
 
 
-def benchmark_frames(labels: LabelStore, extension: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def benchmark_frames(labels: LabelStore) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The labelled set as (queries, annotations) frames in the published INQUIRE columns."""
     queries = [q for q in labels.queries() if q.n_relevant > 0]
     qframe = pd.DataFrame(
@@ -72,16 +74,16 @@ def benchmark_frames(labels: LabelStore, extension: str) -> tuple[pd.DataFrame, 
     )
     ids = {q.query_text: q.query_id for q in queries}
     ann = [
-        {"query_id": ids[lab.query_text], "image_id": lab.image_id, "image_path": lab.image_path + extension}
+        {"query_id": ids[lab.query_text], "image_id": lab.image_id, "image_path": lab.image_path + ANNOTATION_EXTENSION}
         for lab in labels.labels() if lab.relevant and lab.query_text in ids
     ]
     aframe = pd.DataFrame(ann, columns=ANNOTATION_COLUMNS).sort_values(["query_id", "image_path"], kind="stable")
     return qframe, aframe
 
 
-def benchmark_zip(labels: LabelStore, extension: str, embeddings: str) -> bytes:
+def benchmark_zip(labels: LabelStore, embeddings: str) -> bytes:
     """A zip of the benchmark's two CSV files and a README saying how to score a model on it."""
-    qframe, aframe = benchmark_frames(labels, extension)
+    qframe, aframe = benchmark_frames(labels)
     readme = (
         "An INQUIRE-style benchmark labelled with `inquire serve`.\n\n"
         f"{len(qframe)} queries with {len(aframe)} relevant images, from the collection embedded in\n{embeddings}\n\n"

@@ -36,7 +36,7 @@ class Filters(BaseModel):
     lon_max: float | None = Field(None, ge=-180, le=180, description="Eastern edge, degrees.")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Filters":
+    def _ordered(self) -> Filters:
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValueError(f"date_from ({self.date_from}) is after date_to ({self.date_to})")
         if self.lat_min is not None and self.lat_max is not None and self.lat_min > self.lat_max:

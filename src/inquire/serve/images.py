@@ -3,8 +3,9 @@
 The server never opens a path a client sends: a client names a row of the collection, the row
 gives the metadata's ``image_path``, and the file is looked up under the images root and must
 stay inside it. Metadata paths carry no extension (as in the published iNat24 set), so the file
-is ``ROOT/<image_path>`` plus the extension the embedding manifest records, else a common image
-extension, else whatever single file matches ``<image_path>.*``.
+is ``ROOT/<image_path>`` as given (folder collections keep an extension when two files share a
+stem), else with a common image extension (``.jpg`` first: iNat24), else the single file that
+matches ``<image_path>.*``.
 
 Thumbnails (longest side :data:`THUMB_SIZE`, JPEG) are written atomically under
 ``cache_root()/thumbnails/<collection hash>/``, so a page of 200 results costs one decode per
@@ -38,16 +39,15 @@ class ImageNotFound(Exception):
 class ImageStore:
     """Image files and thumbnails of one collection whose photos live under ``root``."""
 
-    def __init__(self, root: Path, collection_key: str, extension: str | None = None):
+    def __init__(self, root: Path, collection_key: str):
         self.root = root.resolve()
-        self.extensions = list(dict.fromkeys(([extension] if extension else []) + list(MEDIA_TYPES)))
         digest = hashlib.sha256(f"{self.root}\n{collection_key}".encode()).hexdigest()[:16]
         self.thumb_dir = cache_root() / "thumbnails" / digest
 
     def file(self, image_path: str) -> Path:
         """The file of a metadata ``image_path``, confined to the images root."""
         base = self.root / image_path
-        candidates = [base] + [base.with_name(base.name + ext) for ext in self.extensions]
+        candidates = [base] + [base.with_name(base.name + ext) for ext in MEDIA_TYPES]
         for path in candidates:
             if path.is_file():
                 return self._inside(path)

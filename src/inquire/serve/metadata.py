@@ -35,7 +35,7 @@ class Coded:
     lower: dict[str, list[int]]
 
     @classmethod
-    def from_column(cls, column: pa.ChunkedArray) -> "Coded":
+    def from_column(cls, column: pa.ChunkedArray) -> Coded:
         encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
         values = [str(v) for v in encoded.dictionary.to_pylist()]
         codes = encoded.indices.to_numpy(zero_copy_only=False)
@@ -70,12 +70,12 @@ class Metadata:
         self.id_column = "image_id" if "image_id" in names else "image_path"
         self.species_column = _first(names, _SPECIES)
         self.date_column = _first(names, _DATE)
-        lat, lon = _first(names, _LAT), _first(names, _LON)
-        self.latitude = _floats(table[lat]) if lat else None
-        self.longitude = _floats(table[lon]) if lon else None
+        self.latitude_column, self.longitude_column = _first(names, _LAT), _first(names, _LON)
+        self.iconic_column = _first(names, _ICONIC)
+        self.latitude = _floats(table[self.latitude_column]) if self.latitude_column else None
+        self.longitude = _floats(table[self.longitude_column]) if self.longitude_column else None
         self.day = _days(table[self.date_column]) if self.date_column else None
-        iconic = _first(names, _ICONIC)
-        self.iconic = Coded.from_column(table[iconic]) if iconic else None
+        self.iconic = Coded.from_column(table[self.iconic_column]) if self.iconic_column else None
         self.taxonomy = {level: Coded.from_column(table[level]) for level in TAXONOMY_LEVELS if level in names}
         self._ids: pa.Array | None = None
 

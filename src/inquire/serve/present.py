@@ -20,7 +20,7 @@ def result_items(engine: SearchEngine, labels: LabelStore | None, query: str, hi
     out = []
     for i, (row, rec, image_id) in enumerate(zip(hits.rows.tolist(), records, ids)):
         rec = {k: _plain(v) for k, v in rec.items()}
-        lat, lon = _number(rec, "latitude", "lat"), _number(rec, "longitude", "lon", "lng")
+        lat, lon = _number(rec, meta.latitude_column), _number(rec, meta.longitude_column)
         out.append(ResultItem(
             rank=i + 1,
             row=row,
@@ -30,8 +30,8 @@ def result_items(engine: SearchEngine, labels: LabelStore | None, query: str, hi
             image_id=image_id,
             image_path=str(rec["image_path"]),
             species=species(rec, meta.species_column),
-            iconic_group=_text(rec.get(_iconic_column(rec))),
-            date=_text(rec.get(meta.date_column))[:10] if meta.date_column and rec.get(meta.date_column) is not None else None,
+            iconic_group=_text(rec.get(meta.iconic_column)) if meta.iconic_column else None,
+            date=_day(rec.get(meta.date_column)) if meta.date_column else None,
             latitude=lat,
             longitude=lon,
             place=place(lat, lon, _number(rec, "location_uncertainty")),
@@ -73,8 +73,10 @@ def attribution(rights_holder: Any, license: Any) -> str:
     return f"{lic} · rights holder unknown" if lic else "Rights holder and licence unknown"
 
 
-def _iconic_column(rec: dict) -> str | None:
-    return next((c for c in ("iconic_group", "supercategory", "iconic_taxon_name") if c in rec), None)
+def _day(value: Any) -> str | None:
+    """The calendar day of a date or timestamp: its first ten characters (``YYYY-MM-DD``)."""
+    text = _text(value)
+    return text[:10] if text else None
 
 
 def _text(value: Any) -> str | None:
@@ -84,12 +86,9 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _number(rec: dict, *names: str) -> float | None:
-    for name in names:
-        value = rec.get(name)
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            return float(value)
-    return None
+def _number(rec: dict, name: str | None) -> float | None:
+    value = rec.get(name) if name else None
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def _plain(value: Any) -> Any:

@@ -43,7 +43,7 @@ class SearchRequest(Filters):
         return _query_text(value)
 
     @model_validator(mode="after")
-    def _rerank_depth(self) -> "SearchRequest":
+    def _rerank_depth(self) -> SearchRequest:
         if self.rerank is not None and not self.rerank.strip():
             self.rerank = None
         if self.rerank_from is not None and self.rerank_from < self.k:
@@ -82,7 +82,8 @@ class SearchResponse(BaseModel):
     rerank: str | None
     n_images: int = Field(description="Images in the collection.")
     n_allowed: int = Field(description="Images that pass the filters.")
-    timings_ms: dict[str, float] = Field(description="encode, filter, search, rerank, total.")
+    timings_ms: dict[str, float] = Field(description="filter, queued, encode, search, rerank and total, in milliseconds.")
+    batch_size: int = Field(description="Requests whose text encoding and search ran together with this one (1: alone).")
     results: list[ResultItem]
 
 

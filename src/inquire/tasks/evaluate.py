@@ -111,10 +111,17 @@ def evaluate_run(
     queries_path: str | Path | None = None,
     k: int = 50,
     out_dir: str | Path | None = None,
+    annotations_path: str | Path | None = None,
 ) -> tuple[Path, dict, pd.DataFrame]:
     """Score a run file; writes ``per_query.csv`` and ``summary.json`` and returns them."""
+    if task == "fullrank":
+        from .fullrank_eval import evaluate_fullrank_run
+
+        return evaluate_fullrank_run(
+            run_path, split=split, queries_path=queries_path, annotations_path=annotations_path, k=k, out_dir=out_dir
+        )
     if task != "rerank":
-        raise InquireError(f"Unknown task {task!r} (--task): this version scores 'rerank' runs.")
+        raise InquireError(f"Unknown task {task!r} (--task): use 'rerank' or 'fullrank'.")
     split = canonical_split(split)
     run_path = Path(run_path)
     run = read_run(run_path)

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from ..app import ServeState
 
 
-def _state(request: Request) -> "ServeState":
+def _state(request: Request) -> ServeState:
     return request.app.state.serve
 
 

@@ -34,18 +34,18 @@ def export_labels(state: State, query: Annotated[str | None, Query(max_length=MA
 
 @router.get("/benchmark/queries.csv", response_class=Response, responses=_CSV, summary="Benchmark queries (INQUIRE columns)")
 def export_queries(state: State) -> Response:
-    queries, _ = benchmark_frames(state.labels, state.annotation_extension)
+    queries, _ = benchmark_frames(state.labels)
     return _download(queries.to_csv(index=False), "queries.csv")
 
 
 @router.get("/benchmark/annotations.csv", response_class=Response, responses=_CSV, summary="Benchmark annotations (INQUIRE columns)")
 def export_annotations(state: State) -> Response:
-    _, annotations = benchmark_frames(state.labels, state.annotation_extension)
+    _, annotations = benchmark_frames(state.labels)
     return _download(annotations.to_csv(index=False), "annotations.csv")
 
 
 @router.get("/benchmark.zip", response_class=Response, summary="queries.csv, annotations.csv and a README in one file",
             responses={200: {"content": {"application/zip": {}}, "description": "A zip archive."}})
 def export_benchmark(state: State) -> Response:
-    body = benchmark_zip(state.labels, state.annotation_extension, str(state.config.embeddings))
+    body = benchmark_zip(state.labels, str(state.config.embeddings))
     return _download(body, "benchmark.zip", "application/zip")

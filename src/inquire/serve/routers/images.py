@@ -6,7 +6,7 @@ inside the images root.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import FileResponse
@@ -15,12 +15,15 @@ from ..images import ImageNotFound, media_type
 from ..schemas import ErrorResponse
 from . import State
 
+if TYPE_CHECKING:
+    from ..app import ServeState
+
 router = APIRouter(prefix="/api/images", tags=["images"], responses={404: {"model": ErrorResponse}})
 Row = Annotated[int, Path(ge=0, description="The image's row in the collection (from a search result).")]
 _IMAGE = {200: {"content": {"image/jpeg": {}}, "description": "The image file."}}
 
 
-def _path(state, row: int) -> str:
+def _path(state: ServeState, row: int) -> str:
     engine = state.engine
     if engine.images is None:
         raise HTTPException(404, "This server has no images root (start it with --images ROOT).")

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
 from ..labels import Label
-from ..schemas import MAX_QUERY_CHARS, ErrorResponse, LabelOut, LabelRequest, QueryInfoRequest, QueryOut
+from ..schemas import (
+    MAX_QUERY_CHARS,
+    ErrorResponse,
+    LabelOut,
+    LabelRequest,
+    QueryInfoRequest,
+    QueryOut,
+)
 from . import State
+
+if TYPE_CHECKING:
+    from ..app import ServeState
 
 router = APIRouter(prefix="/api", tags=["labels"], responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
 QueryText = Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="The query text.")]
 
 
-def _row_id(state, row: int) -> tuple[str, str]:
+def _row_id(state: ServeState, row: int) -> tuple[str, str]:
     meta = state.engine.meta
     if row >= meta.n_rows:
         raise HTTPException(404, f"No image at row {row}: the collection has {meta.n_rows} rows.")

@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Query
 
 from ..present import result_items
-from ..schemas import MAX_K, ErrorResponse, Facets, InfoResponse, SearchRequest, SearchResponse, Taxon
+from ..schemas import (
+    MAX_K,
+    ErrorResponse,
+    Facets,
+    InfoResponse,
+    SearchRequest,
+    SearchResponse,
+    Taxon,
+)
 from . import State
+
+if TYPE_CHECKING:
+    from ..app import ServeState
 
 router = APIRouter(prefix="/api", tags=["search"], responses={
     400: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
 })
 
 
-def run_search(state, req: SearchRequest) -> SearchResponse:
+def run_search(state: ServeState, req: SearchRequest) -> SearchResponse:
     """Search, then attach display fields and this query's labels to each result."""
     hits = state.engine.search(req.q, req.k, req, rerank=req.rerank, rerank_from=req.rerank_from)
     return SearchResponse(
         query=req.q, k=req.k, rerank=req.rerank, n_images=state.engine.n_images, n_allowed=hits.n_allowed,
-        timings_ms={k: round(v, 2) for k, v in hits.timings_ms.items()},
+        timings_ms={k: round(v, 2) for k, v in hits.timings_ms.items()}, batch_size=hits.batch_size,
         results=result_items(state.engine, state.labels, req.q, hits),
     )
 

@@ -1,0 +1,96 @@
+"""Concurrent searches answered together: one pass over the embeddings serves every waiting request.
+
+Exact search is bound by reading and converting the embedding rows, not by arithmetic: scoring 16
+queries in one pass over a million rows costs little more than scoring one (measured in
+``benchmarks/bench_serve.py``). So requests do not search one by one: each queues its text, and a
+single dispatcher thread takes every waiting request with the same filter (up to
+:data:`MAX_BATCH`), encodes their texts in one model call, searches them in one call and hands
+each its own top k. A lone request is served at once (no waiting window), so its latency is
+unchanged; under load, requests that arrive during a pass ride along the next one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MAX_BATCH = 64
+
+EncodeFn = Callable[[list[str]], np.ndarray]
+SearchFn = Callable[[np.ndarray, int, "np.ndarray | None"], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class FirstStage:
+    """One request's share of a batch: its scores and rows (best first) and where the time went."""
+
+    scores: np.ndarray
+    rows: np.ndarray
+    timings_ms: dict[str, float]
+    batch_size: int
+
+
+@dataclass
+class _Job:
+    text: str
+    k: int
+    allowed: np.ndarray | None
+    key: Hashable
+    queued_at: float = field(default_factory=time.perf_counter)
+    future: Future = field(default_factory=Future)
+
+
+class BatchedSearch:
+    """Encode and search requests in batches of equal filters, on one dispatcher thread."""
+
+    def __init__(self, encode: EncodeFn, search: SearchFn, max_batch: int = MAX_BATCH):
+        self._encode, self._search, self.max_batch = encode, search, max_batch
+        self._pending: deque[_Job] = deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, text: str, k: int, allowed: np.ndarray | None, key: Hashable) -> FirstStage:
+        """The top ``k`` rows for ``text`` among ``allowed``; ``key`` names the filter that made ``allowed``."""
+        job = _Job(text, k, allowed, key)
+        with self._cond:
+            self._pending.append(job)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="inquire-search", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return job.future.result()
+
+    def _next_batch(self) -> list[_Job]:
+        with self._cond:
+            while not self._pending:
+                self._cond.wait()
+            batch, later = [self._pending.popleft()], []
+            while self._pending and len(batch) < self.max_batch:
+                job = self._pending.popleft()
+                (batch if job.key == batch[0].key else later).append(job)
+            self._pending.extendleft(reversed(later))  # other filters keep their place in the queue
+        return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            started = time.perf_counter()
+            try:
+                queries = self._encode([job.text for job in batch])
+                encoded = time.perf_counter()
+                scores, rows = self._search(queries, max(job.k for job in batch), batch[0].allowed)
+                searched = time.perf_counter()
+            except BaseException as exc:  # noqa: BLE001 - every waiting request gets the error
+                for job in batch:
+                    job.future.set_exception(exc)
+                continue
+            for i, job in enumerate(batch):
+                timings = {"queued": 1e3 * (started - job.queued_at), "encode": 1e3 * (encoded - started),
+                           "search": 1e3 * (searched - encoded)}
+                job.future.set_result(FirstStage(scores[i, : job.k], rows[i, : job.k], timings, len(batch)))

@@ -1,0 +1,123 @@
+"""Scoring a Fullrank run written by any system (``inquire evaluate --task fullrank``).
+
+A Fullrank run is a ranked list per query, so unlike Rerank there is no fixed candidate set to
+check against; what is checked is what would silently bias the numbers: a query not in the list,
+a repeated (query, image) pair, a query with no rows, a missing or non-numeric score. Queries are
+named by ``query_id`` or by text (``query``); images by ``image_path`` (with or without ``.jpg``)
+or by iNat24 id (``inat24_image_id`` or ``image_id``, matched to the annotations' ``image_id``).
+Ties in score keep the run's own row order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..data.annotations import annotations_for, load_annotations, normalize_paths, other_split_ids
+from ..data.queries import attach_query_ids, canonical_split, load_queries
+from ..errors import InquireError
+from .evaluate import _rows
+from .fullrank import _with_info
+from .results import default_out_dir, summarize, write_outputs
+from .scoring import score_run
+
+ID_COLUMNS = ("inat24_image_id", "image_id")
+
+
+def _read(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InquireError(f"Run file {path} does not exist.")
+    try:
+        return pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+    except Exception as exc:  # noqa: BLE001 - parser errors of both formats: report, no traceback
+        raise InquireError(f"Could not read run file {path}: {exc}") from None
+
+
+def _query_ids(run: pd.DataFrame, queries: pd.DataFrame, path: Path) -> np.ndarray:
+    if "query_id" in run.columns:
+        ids = pd.to_numeric(run["query_id"], errors="coerce")
+        bad = np.flatnonzero((ids.isna() | ~ids.isin(queries["query_id"].astype(int))).to_numpy())
+        if len(bad):
+            raise InquireError(f"Run file {path}: {_rows(bad, path)} name query ids not in this split's list. Check --split and --queries.")
+        return ids.astype(np.int64).to_numpy()
+    if "query" in run.columns:
+        info = attach_query_ids(run["query"], queries, source=f"run file {path}")
+        return run["query"].map(dict(zip(info["query"], info["query_id"]))).astype(np.int64).to_numpy()
+    raise InquireError(f"Run file {path} names no query: give a query_id or a query column.")
+
+
+def _image_keys(run: pd.DataFrame, ann: pd.DataFrame, path: Path) -> tuple[pd.Series, pd.Series]:
+    """Comparable image keys of the run's rows and of the annotations."""
+    if "image_path" in run.columns:
+        keys = pd.Series(normalize_paths(pa.array(run["image_path"].astype(str))).to_pylist())
+        return keys, _by_file_name(ann["image_path"], keys)
+    column = next((c for c in ID_COLUMNS if c in run.columns), None)
+    if column is None:
+        raise InquireError(f"Run file {path} names no image: give image_path (as in the embeddings) or inat24_image_id.")
+    if "image_id" not in ann.columns:
+        raise InquireError("The annotations file has no image_id column, so a run with image ids cannot be matched; give image_path.")
+    ids = pd.to_numeric(run[column], errors="coerce")
+    bad = np.flatnonzero((ids.isna() | (ids != ids.round())).to_numpy())
+    if len(bad):
+        raise InquireError(f"Run file {path}: {column} is not an integer in {_rows(bad, path)}.")
+    return ids.astype(np.int64).astype(str).reset_index(drop=True), pd.to_numeric(ann["image_id"]).astype(np.int64).astype(str)
+
+
+def _by_file_name(ann_paths: pd.Series, run_paths: pd.Series) -> pd.Series:
+    """Annotated paths absent from the run, replaced by the one run path with the same file name
+    (another folder prefix), as ``inquire fullrank`` matches them; others are left as they are."""
+    names = run_paths.drop_duplicates()
+    by_name = names.groupby(names.str.rsplit("/", n=1).str[-1]).agg(list)
+    unique = {name: paths[0] for name, paths in by_name.items() if len(paths) == 1}
+    absent = ~ann_paths.isin(set(names))
+    out = ann_paths.copy()
+    out[absent] = [unique.get(p.rsplit("/", 1)[-1], p) for p in ann_paths[absent]]
+    return out
+
+
+def evaluate_fullrank_run(
+    run_path: str | Path, *, split: str, queries_path: str | Path | None = None,
+    annotations_path: str | Path | None = None, k: int = 50, out_dir: str | Path | None = None,
+) -> tuple[Path, dict, pd.DataFrame]:
+    """Score a Fullrank run file against the official annotations; writes per_query.csv and summary.json."""
+    split = canonical_split(split)
+    path = Path(run_path)
+    run = _read(path).reset_index(drop=True)
+    if "score" not in run.columns:
+        raise InquireError(f"Run file {path} has no score column.")
+    scores = pd.to_numeric(run["score"], errors="coerce")
+    bad = np.flatnonzero(scores.isna().to_numpy())
+    if len(bad):
+        raise InquireError(f"Run file {path}: score is missing or not a number in {_rows(bad, path)}.")
+    queries = load_queries(split, queries_path)
+    ann, n_other = annotations_for(
+        load_annotations(annotations_path), set(queries["query_id"].astype(int)), other_split_ids(split, queries_path)
+    )
+    table = pd.DataFrame({"query_id": _query_ids(run, queries, path), "score": scores.astype(float)})
+    keys, ann_keys = _image_keys(run, ann, path)
+    table["key"] = keys.to_numpy()
+    dup = np.flatnonzero(table.duplicated(["query_id", "key"]).to_numpy())
+    if len(dup):
+        raise InquireError(f"Run file {path}: {_rows(dup, path)} repeat a (query, image) pair; give each image once per query.")
+    absent = sorted(set(queries["query_id"].astype(int)) - set(table["query_id"]))
+    if absent:
+        raise InquireError(
+            f"Run file {path}: {len(absent)} of the split's {len(queries)} queries have no rows (e.g. query_id {absent[0]}). "
+            "Rank images for every query; scoring a subset would not be comparable."
+        )
+    table["position"] = table.groupby("query_id").cumcount()
+    relevant = pd.DataFrame({"query_id": ann["query_id"].to_numpy(), "key": ann_keys.to_numpy(), "relevant": True})
+    table = table.merge(relevant, on=["query_id", "key"], how="left")
+    table["relevant"] = table["relevant"].fillna(False).astype(bool)
+    per_query, _ = score_run(table, k=k, n_relevant=ann.groupby("query_id").size())
+    per_query = _with_info(per_query, queries)
+    summary = summarize(
+        per_query, task="fullrank", split=split, model=path.stem if path.stem != "run" else path.parent.name,
+        k=k, run_file=str(path), n_rows=len(table), n_annotations=len(ann), annotations_other_queries=n_other,
+    )
+    out = Path(out_dir) if out_dir is not None else default_out_dir("evaluate", split, path.parent.name + "-" + path.stem)
+    write_outputs(out, summary, per_query)
+    return out, summary, per_query
