@@ -5,11 +5,12 @@ Run from the repository root:
     python benchmarks/bench_embed.py [--images 256] [--batch-size 32] [--queries 10]
 
 Part 1 embeds the same real-sized JPEGs (500x375) with a full-size ViT-B-32 (random weights)
-four ways, at the same batch size, and checks every variant's embeddings against the baseline:
+three ways, at the same batch size, and checks every variant's embeddings against the baseline:
   baseline  a plain single-process loop: open, preprocess, encode one batch at a time (no_grad)
   +infer    our pipeline, decoding in the main process (inference mode only)
-  +overlap  ... decoding in a worker process, overlapped with the model
-  +onnx     ... the image tower on ONNX Runtime
+  +overlap  ... decoding in worker processes, overlapped with the model
+It also times decoding alone and one matrix product of the model's largest shape, which bound
+what any pipeline can gain on the machine (see docs/benchmarks.md).
 Part 2 runs `inquire rerank` twice on an INQUIRE-Rerank-layout folder of real-sized images
 (cold cache, then warm) and prints the ratio of wall times.
 """
@@ -62,13 +63,31 @@ def plain_loop(model, preprocess, paths: list[Path], batch_size: int) -> np.ndar
     return np.concatenate(out)
 
 
-def pipeline(embedder, paths: list[Path], batch_size: int, workers: int, runtime: str) -> np.ndarray:
+def pipeline(embedder, paths: list[Path], batch_size: int, workers: int) -> np.ndarray:
     from inquire.embed.pipeline import embed_stream
-    from inquire.models.onnx_encoder import ImageEncoder
 
-    encoder = ImageEncoder(embedder, runtime)
     items = [(str(p), p) for p in paths]
-    return np.concatenate([b.embeddings for b in embed_stream(encoder, embedder.image_transform, items, batch_size=batch_size, workers=workers)])
+    batches = embed_stream(embedder.encode_images, embedder.image_transform, items, batch_size=batch_size, workers=workers)
+    return np.concatenate([b.embeddings for b in batches])
+
+
+def bounds(model, preprocess, paths: list[Path], batch_size: int) -> None:
+    """Decoding cost per image and the model's cost against the machine's matrix-product peak."""
+    import torch
+    from PIL import Image
+
+    seconds, _ = timed(lambda: [preprocess(Image.open(p).convert("RGB")) for p in paths[:64]])
+    print(f"decode + preprocess alone: {1e3 * seconds / 64:.1f} ms/img (one core)")
+    x = torch.randn(batch_size, 3, 224, 224)
+    with torch.no_grad():
+        model.encode_image(x)
+        seconds, _ = timed(lambda: model.encode_image(x))
+    a, b = torch.randn(batch_size * 50, 768), torch.randn(768, 3072)
+    torch.mm(a, b)
+    mm, _ = timed(lambda: [torch.mm(a, b) for _ in range(10)])
+    gflop_model = 2 * 4.4e9  # ViT-B-32 at 224 px: 4.4 G multiply-adds per image
+    print(f"model alone: {1e3 * seconds / batch_size:.1f} ms/img = {gflop_model * batch_size / seconds / 1e9:.0f} GFLOP/s; "
+          f"matrix product {batch_size * 50}x768x3072: {10 * 2 * a.shape[0] * 768 * 3072 / mm / 1e9:.0f} GFLOP/s")
 
 
 def timed(fn):
@@ -93,13 +112,13 @@ def throughput(args, work: Path) -> None:
     embedder = create_embedder(spec, "cpu")
     # warm-up: first batches pay one-off costs (allocations, the ONNX export) in every variant
     plain_loop(model, preprocess, paths[: args.batch_size], args.batch_size)
-    pipeline(embedder, paths[: args.batch_size], args.batch_size, 1, "onnx")
+    pipeline(embedder, paths[: args.batch_size], args.batch_size, 1)
+    bounds(model, preprocess, paths, args.batch_size)
 
     variants = {
         "baseline (plain loop)": lambda: plain_loop(model, preprocess, paths, args.batch_size),
-        "+infer (workers=0, torch)": lambda: pipeline(embedder, paths, args.batch_size, 0, "torch"),
-        "+overlap (workers=1, torch)": lambda: pipeline(embedder, paths, args.batch_size, 1, "torch"),
-        "+onnx (workers=1, onnxruntime)": lambda: pipeline(embedder, paths, args.batch_size, 1, "onnx"),
+        "+infer (workers=0)": lambda: pipeline(embedder, paths, args.batch_size, 0),
+        "+overlap (workers=1)": lambda: pipeline(embedder, paths, args.batch_size, 1),
     }
     best: dict[str, float] = {}
     reference = None

@@ -64,7 +64,9 @@ def test_allowed_mask_and_small_collections(folder, queries):
     rng = np.random.default_rng(5)
     allowed = rng.random(folder.n_rows) < 0.2
     allowed[[5, 710, 1610]] = True
-    scores, rows = exact_search(queries, folder, 30, allowed=allowed, device="cpu", block_rows=50)
+    done: list[int] = []
+    scores, rows = exact_search(queries, folder, 30, allowed=allowed, device="cpu", block_rows=50, progress=done.append)
+    assert sum(done) == allowed.sum() and max(done) <= 50
     ref_scores, ref_rows = brute_force(queries, folder, 30, allowed)
     np.testing.assert_array_equal(rows, ref_rows)
     np.testing.assert_array_equal(scores, ref_scores)
@@ -171,3 +173,18 @@ def test_index_errors(tmp_path):
     pd.DataFrame({"image_path": list("abcde")}).to_parquet(folder.path / "metadata" / "metadata_1.parquet")
     with pytest.raises(InquireError, match="Rebuild it"):
         load_index(folder.path / "index" / "ivf-flat.faiss")
+
+
+def test_concurrent_searches_agree_and_restore_blas_threads(folder, queries):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    def blas() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas()
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda b: exact_search(queries, folder, 10, device="cpu", block_rows=b)[1], [50, 300, 2000]))
+    assert all((r == results[0]).all() for r in results)
+    assert blas() == before

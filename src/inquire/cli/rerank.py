@@ -26,7 +26,6 @@ def rerank(
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N or mps (default: best available).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per model batch.")] = 64,
     workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding worker processes (0: decode in the main process).")] = None,
-    runtime: Annotated[str, typer.Option(help="Image encoder runtime: auto (ONNX Runtime on CPU, else PyTorch), torch or onnx.")] = "auto",
     fuse: FuseOpt = None,
     fuse_method: FuseMethodOpt = "weighted",
     fuse_weight: FuseWeightOpt = 0.5,
@@ -59,7 +58,7 @@ def rerank(
         return
     result = run_rerank(
         model, split, data_dir=data, queries_path=queries, out_dir=out, k=k,
-        device=device, batch_size=batch_size, workers=workers, runtime=runtime,
+        device=device, batch_size=batch_size, workers=workers,
         fuse=fuse, fuse_method=fuse_method, fuse_weight=fuse_weight, scorer_options=options,
         score_cache=score_cache, allow_missing=allow_missing,
     )

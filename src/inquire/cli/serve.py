@@ -15,7 +15,7 @@ from ..errors import InquireError
 from . import app, console, err_console
 
 EmbeddingsOpt = Annotated[Path, typer.Option("--embeddings", help="Embedding folder (img_emb/, metadata/) of the collection.")]
-IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="FAISS index built by `inquire index build` (default: exact search).")]
+IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="FAISS index from `inquire index build` (DIR/index/KIND.faiss, or just KIND; default: exact search).")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model that embedded the collection (default: the one its manifest.json names).")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:N or mps for the text model and search (default: best available).")]
 

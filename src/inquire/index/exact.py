@@ -11,9 +11,11 @@ blocks travel in float16 (half the bytes) and are scored there through torch.
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,8 +24,8 @@ from ..data.embedding_folder import EmbeddingFolder
 from ..errors import InquireError
 from .topk import merge_topk, select_topk, sort_hits
 
-#: Rows per block: 32768 x 768 float32 is 100 MB, large enough for an efficient matrix product.
-BLOCK_ROWS = 32768
+#: Rows per block: 16384 x 768 float32 is 50 MB per worker; measured 10 % faster than 32768 (cache reuse).
+BLOCK_ROWS = 16384
 #: Queries scored together against a block; bounds the (queries x block) score matrix.
 QUERY_BATCH = 512
 
@@ -40,6 +42,10 @@ class Block:
     def read(self, folder: EmbeddingFolder) -> np.ndarray:
         shard = folder.shards[self.shard]
         return np.asarray(shard[self.lo : self.hi] if self.picked is None else shard[self.picked])
+
+    @property
+    def size(self) -> int:
+        return self.hi - self.lo if self.picked is None else len(self.picked)
 
     def rows(self, folder: EmbeddingFolder) -> np.ndarray:
         local = np.arange(self.lo, self.hi) if self.picked is None else self.picked
@@ -123,15 +129,36 @@ def _score_block_numpy(
     q: np.ndarray, folder: EmbeddingFolder, block: Block, k: int, floor: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The block's top k per query, skipping scores below ``floor`` (each query's current k-th best)."""
-    x = block.read(folder).astype(np.float32)  # the only float32 copy: one block
+    raw = block.read(folder)
+    x = _scratch("rows", (len(raw), folder.dim))
+    np.copyto(x, raw)  # the only float32 copy: one block
     rows = block.rows(folder)
-    parts = [_block_topk(q[a : a + QUERY_BATCH] @ x.T, k, floor[a : a + QUERY_BATCH]) for a in range(0, len(q), QUERY_BATCH)]
+    parts = []
+    for a in range(0, len(q), QUERY_BATCH):
+        scores = np.matmul(q[a : a + QUERY_BATCH], x.T, out=_scratch("scores", (len(q[a : a + QUERY_BATCH]), len(raw))))
+        parts.append(_block_topk(scores, k, floor[a : a + QUERY_BATCH]))
     s = np.concatenate([p[0] for p in parts])
     c = np.concatenate([p[1] for p in parts])
     bad = (c >= 0) & ~np.isfinite(s)
     if bad.any():
         raise _non_finite(folder, rows[c[bad]])
     return s, np.where(c >= 0, rows[np.maximum(c, 0)], -1)
+
+
+_local = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, int]) -> np.ndarray:
+    """A float32 buffer of this worker thread, reused while blocks keep the same shape.
+
+    A fresh 50 MB array per block costs page faults and zeroing; reuse keeps the pages hot.
+    The worker threads end with the search, and their buffers with them.
+    """
+    buf = getattr(_local, name, None)
+    if buf is None or buf.shape != shape:
+        buf = np.empty(shape, dtype=np.float32)
+        setattr(_local, name, buf)
+    return buf
 
 
 def _block_topk(scores: np.ndarray, k: int, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -159,22 +186,48 @@ def _block_topk(scores: np.ndarray, k: int, floor: np.ndarray) -> tuple[np.ndarr
     return out_s, out_c
 
 
-def _search_numpy(q: np.ndarray, folder: EmbeddingFolder, blocks: list[Block], k: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """BLAS limited to one thread while any search runs (a process-wide setting, so concurrent
+    searches, e.g. of the search app, share one limit and the last one out restores it)."""
+    global _blas_users, _blas_limiter
     from threadpoolctl import threadpool_limits
 
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limiter = threadpool_limits(1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
+
+
+def _search_numpy(q: np.ndarray, folder: EmbeddingFolder, blocks: list[Block], k: int, threads: int, progress) -> tuple[np.ndarray, np.ndarray]:
     best = (np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64))
     floor = np.full(len(q), -np.inf, dtype=np.float32)  # read by workers while the main thread raises it
     # One BLAS thread per worker: parallelism comes from blocks, so no core idles while one
     # thread converts or selects (measured 1.6x faster than BLAS threads on 2 cores).
-    with threadpool_limits(1, user_api="blas"):
-        for hit in bounded_map(lambda b: _score_block_numpy(q, folder, b, k, floor), blocks, threads, 2 * threads):
+    with _one_blas_thread():
+        for block, hit in zip(blocks, bounded_map(lambda b: _score_block_numpy(q, folder, b, k, floor), blocks, threads, 2 * threads)):
             best = merge_topk(best, hit, k)
+            if progress is not None:
+                progress(block.size)
             if best[0].shape[1] == k:
                 floor[:] = np.where(best[1][:, -1] >= 0, best[0][:, -1], -np.inf)
     return best
 
 
-def _search_torch(q: np.ndarray, folder: EmbeddingFolder, blocks: list[Block], k: int, device, threads: int) -> tuple[np.ndarray, np.ndarray]:
+def _search_torch(q: np.ndarray, folder: EmbeddingFolder, blocks: list[Block], k: int, device, threads: int, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Blocks read by CPU threads (ahead of the device), scored and reduced on ``device``."""
     import torch
 
@@ -196,6 +249,8 @@ def _search_torch(q: np.ndarray, folder: EmbeddingFolder, blocks: list[Block], k
         if not np.isfinite(vals).all():
             raise _non_finite(folder, rows[cols[~np.isfinite(vals)]])
         best = merge_topk(best, (vals, rows[cols]), k)
+        if progress is not None:
+            progress(block.size)
     return best
 
 
@@ -208,6 +263,7 @@ def exact_search(
     device: str | None = None,
     block_rows: int = BLOCK_ROWS,
     threads: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The exact top k rows of ``folder`` for each query by dot product (cosine for unit vectors).
 
@@ -219,6 +275,7 @@ def exact_search(
         device: "cpu" (numpy threads), "cuda", "cuda:N" or "mps" (torch); default: a GPU if present.
         block_rows: rows scored together (memory per worker is about block_rows x d x 4 bytes).
         threads: CPU worker threads (default: all cores).
+        progress: called with the number of rows of each block scored (for a progress bar).
 
     Returns:
         ``(scores, rows)`` of shape (Q, min(k, searchable rows)): float32 scores descending,
@@ -236,8 +293,8 @@ def exact_search(
         return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
     dev = resolve_device(device)
     if dev == "cpu":
-        return _search_numpy(q, folder, blocks, k, threads)
-    return _search_torch(q, folder, blocks, k, dev, threads)
+        return _search_numpy(q, folder, blocks, k, threads, progress)
+    return _search_torch(q, folder, blocks, k, dev, threads, progress)
 
 
 def resolve_device(device: str | None) -> str | object:

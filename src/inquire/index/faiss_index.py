@@ -51,7 +51,7 @@ def default_params(kind: str, n_rows: int, dim: int) -> dict:
     """Parameters that reached recall@50 >= 0.95 in benchmarks/bench_search.py (see docs/benchmarks.md)."""
     nlist = int(min(4096, max(1, n_rows // 39), 2 ** round(math.log2(max(2.0, math.sqrt(n_rows))))))
     if kind == "hnsw":
-        return {"M": 32, "ef_construction": 80, "ef_search": 1024}
+        return {"M": 32, "ef_construction": 80, "ef_search": 2048}
     train = int(min(n_rows, max(32 * nlist, 30_000)))
     nprobe = min(nlist, max(8, nlist // 32))
     if kind == "ivf-flat":

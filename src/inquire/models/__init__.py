@@ -24,10 +24,8 @@ if TYPE_CHECKING:
     from .base import Embedder
 
 BACKENDS = ("open_clip", "hf_clip")
-#: image encoder runtimes (see :mod:`inquire.models.onnx_encoder`)
-RUNTIMES = ("auto", "torch", "onnx")
 
-__all__ = ["BACKENDS", "RUNTIMES", "PAPER_MODELS", "ModelInfo", "create_embedder", "model_identity", "resolve_spec"]
+__all__ = ["BACKENDS", "PAPER_MODELS", "ModelInfo", "create_embedder", "model_identity", "resolve_spec"]
 
 
 def resolve_spec(spec: str) -> str:

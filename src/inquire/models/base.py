@@ -57,10 +57,6 @@ class Embedder(ABC):
             self._dim = int(self.encode_texts(["a"]).shape[1])
         return self._dim
 
-    @abstractmethod
-    def image_tower(self) -> torch.nn.Module:
-        """A module mapping pixels to raw image features, for export to other runtimes."""
-
     def _autocast(self) -> contextlib.AbstractContextManager:
         dtype = autocast_dtype(self.device)
         if dtype is None:

@@ -57,9 +57,6 @@ class HFClipEmbedder(Embedder):
     def _encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         return _features(self._model.get_image_features(pixel_values=pixels))
 
-    def image_tower(self) -> torch.nn.Module:
-        return _ImageTower(self._model)
-
     def _encode_texts(self, texts: list[str]) -> torch.Tensor:
         tokens = self._tokenizer(
             texts,
@@ -69,17 +66,6 @@ class HFClipEmbedder(Embedder):
             return_tensors="pt",
         ).to(self.device)
         return _features(self._model.get_text_features(**tokens))
-
-
-class _ImageTower(torch.nn.Module):
-    """``get_image_features`` as a plain module (pixels → projected features) for export."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return _features(self.model.get_image_features(pixel_values=pixel_values))
 
 
 def _features(out) -> torch.Tensor:

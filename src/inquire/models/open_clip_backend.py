@@ -50,8 +50,6 @@ class OpenClipEmbedder(Embedder):
     def _encode_texts(self, texts: list[str]) -> torch.Tensor:
         return self._model.encode_text(self._tokenizer(texts).to(self.device))
 
-    def image_tower(self) -> torch.nn.Module:
-        return self._model.visual
 
 
 def _split_name(name: str) -> tuple[str, str | None]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from ..data.annotations import annotations_for, load_annotations, match_rows, other_split_ids
 from ..data.embedding_folder import PATH_COLUMN, EmbeddingFolder
@@ -174,7 +175,8 @@ def _cached_search(
     if todo:
         pick = [keys.index(key) for key in todo]
         if searcher is None:
-            s, r = exact_search(text[pick], folder, depth, device=device, threads=threads)
+            with tqdm(total=folder.n_rows, desc=f"exact search, {len(todo)} queries", unit="row", unit_scale=True) as bar:
+                s, r = exact_search(text[pick], folder, depth, device=device, threads=threads, progress=bar.update)
         else:
             s, r = searcher.search(text[pick], depth)
         cache.put(todo, s, r)

@@ -22,7 +22,7 @@ from ..data import rerank as rerank_data
 from ..data.queries import attach_query_ids, canonical_split, load_queries, normalize_text
 from ..embed.cache import EmbeddingCache
 from ..errors import InquireError
-from ..models import RUNTIMES, model_identity, resolve_spec
+from ..models import model_identity, resolve_spec
 from .results import default_out_dir, summarize, write_outputs
 from .scoring import score_run, with_query_info
 
@@ -65,20 +65,13 @@ class CachedEmbeddings:
     The model itself is loaded on first need; a fully cached run never loads it.
     """
 
-    def __init__(
-        self, spec: str, *, device: str | None, batch_size: int, workers: int | None,
-        cache_dir: Path | None, runtime: str = "auto",
-    ):
-        if runtime not in RUNTIMES:
-            raise InquireError(f"Unknown image runtime {runtime!r} (--runtime): use {', '.join(RUNTIMES)}.")
+    def __init__(self, spec: str, *, device: str | None, batch_size: int, workers: int | None, cache_dir: Path | None):
         self.spec = resolve_spec(spec)
         identity = model_identity(self.spec)
         self.images = EmbeddingCache(identity, "image", root=cache_dir)
         self.texts = EmbeddingCache(identity, "text", root=cache_dir)
-        self._device, self.batch_size, self.workers, self.runtime = device, batch_size, workers, runtime
+        self._device, self.batch_size, self.workers = device, batch_size, workers
         self.n_images_embedded = 0
-        #: which runtime encoded images this run (None if everything came from the cache)
-        self.runtime_used: str | None = None
 
     @property
     @cache  # noqa: B019 - one embedder per instance, for the instance's lifetime
@@ -96,20 +89,17 @@ class CachedEmbeddings:
         failed: dict = {}
         if todo:
             from ..embed.pipeline import embed_stream
-            from ..models.onnx_encoder import ImageEncoder
 
             model = self.embedder
-            encoder = ImageEncoder(model, self.runtime)
             with tqdm(total=len(todo), desc="embedding images", unit="img") as bar:
                 for batch in embed_stream(
-                    encoder, model.image_transform, payloads(set(todo)),
+                    model.encode_images, model.image_transform, payloads(set(todo)),
                     batch_size=self.batch_size, workers=self.workers,
                     pin_memory=model.device.type == "cuda", on_batch=bar.update,
                 ):
                     self.images.put(batch.keys, batch.embeddings)
                     failed.update(batch.skipped)
             self.n_images_embedded = len(todo) - len(failed)
-            self.runtime_used = encoder.runtime_used
         ok = [i for i in image_ids if i not in failed]
         return dict(zip(ok, self.images.get(ok))), failed
 
@@ -133,7 +123,6 @@ def run_rerank(
     device: str | None = None,
     batch_size: int = 64,
     workers: int | None = None,
-    runtime: str = "auto",
     cache_dir: Path | None = None,
     fuse: str | None = None,
     fuse_method: str = "weighted",
@@ -161,7 +150,7 @@ def run_rerank(
                              fuse=fuse, fuse_method=fuse_method, fuse_weight=fuse_weight, **(scorer_options or {})),
         )
     embeddings = CachedEmbeddings(
-        model, device=device, batch_size=batch_size, workers=workers, cache_dir=cache_dir, runtime=runtime
+        model, device=device, batch_size=batch_size, workers=workers, cache_dir=cache_dir
     )
     with clock.stage("load_data"):
         files, labels = load_split(split, data_dir, queries_path)
@@ -178,7 +167,6 @@ def run_rerank(
     return _finish(
         labels, clock, split=split, model=embeddings.spec, k=k, out_dir=out_dir,
         n_images=len(image_ids), n_images_embedded=embeddings.n_images_embedded,
-        image_runtime=embeddings.runtime_used,
         n_images_failed=len(failed), images_failed={str(i): r for i, r in failed.items()},
     )
 
