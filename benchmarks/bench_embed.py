@@ -18,7 +18,6 @@ Part 2 runs `inquire rerank` twice on an INQUIRE-Rerank-layout folder of real-si
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import subprocess
 import sys

@@ -60,7 +60,7 @@ def fullrank(
     search_param: Annotated[list[str] | None, typer.Option("--search-param", help="Override an index search parameter, e.g. nprobe=64, refine=16, ef_search=256 (repeatable).")] = None,
     rerank: Annotated[str | None, typer.Option("--rerank", help="Second stage: any reranker spec (see `inquire rerankers`).")] = None,
     from_k: Annotated[int, typer.Option("--from-k", min=1, help="Candidates the reranker rescores (the paper: 50 or 100).")] = 100,
-    images: Annotated[Path | None, typer.Option("--images", help="With --rerank: the folder where <image_path>.jpg are the photos.")] = None,
+    images: Annotated[Path | None, typer.Option("--images", help="The image collection: embedded first (or reused) when --embeddings is not given, and where --rerank reads the photos (ROOT/<image_path>.jpg).")] = None,
     trec: Annotated[bool, typer.Option("--trec", help="Also write run.trec and qrels.trec for trec_eval, ranx or ir_measures.")] = False,
     out: OutOpt = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:N or mps for search and models (default: best available).")] = None,
@@ -79,13 +79,10 @@ def fullrank(
     allow_missing: AllowMissingOpt = False,
 ) -> None:
     """Retrieve the top k of the whole collection per query (optionally rerank the top --from-k) and score it."""
-    from ..errors import InquireError
     from ..tasks.fullrank import run_fullrank
     from ..tasks.results import print_summary
     from .rerankers import scorer_options
 
-    if embeddings is None:
-        raise InquireError("Pass the embedding folder with --embeddings DIR (the published embeddings or `inquire embed` output).")
     options = scorer_options(template=template, api_base=api_base, api_key_env=api_key_env, concurrency=concurrency, dtype=dtype)
     if fuse is not None:
         options.update(fuse=fuse, fuse_method=fuse_method, fuse_weight=fuse_weight)

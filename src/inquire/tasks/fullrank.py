@@ -13,6 +13,8 @@ same queries (cached alike) and reports its recall against it.
 
 from __future__ import annotations
 
+import hashlib
+from glob import escape as glob_escape
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,7 @@ from ..errors import InquireError
 from ..index import exact_search, load_index, recall_at_k
 from ..index.cache import TopListCache
 from ..models import model_identity, resolve_spec
-from ..paths import slug
+from ..paths import cache_root, slug
 from .rerank import CachedEmbeddings, RunResult, Stopwatch
 from .results import default_out_dir, summarize, write_outputs
 from .scoring import score_run
@@ -40,7 +42,7 @@ def run_fullrank(
     model: str,
     split: str,
     *,
-    embeddings: str | Path,
+    embeddings: str | Path | None = None,
     queries_path: str | Path | None = None,
     annotations_path: str | Path | None = None,
     index: str | Path | None = None,
@@ -66,6 +68,9 @@ def run_fullrank(
         raise InquireError(f"--k must be at least 1 and --from-k ({from_k}) at least --k ({k}).")
     images_root = _images_root(images) if rerank is not None else None
     clock = Stopwatch()
+    if embeddings is None:
+        with clock.stage("embed_images"):
+            embeddings = _embed_images(images, model, device=device, batch_size=batch_size, workers=workers)
     with clock.stage("load_data"):
         folder = EmbeddingFolder(embeddings)
         _check_manifest(folder, model)
@@ -133,6 +138,30 @@ def run_fullrank(
     if trec:
         write_trec(out, run, ann, folder, tag=slug(name))
     return RunResult(out, summary, per_query, run[RUN_COLUMNS])
+
+
+def _embed_images(images: str | Path | None, model: str, **settings) -> Path:
+    """Embed the collection ``images`` with ``model`` (or reuse a complete earlier output) in the cache."""
+    from ..embed.collection import embed_collection
+
+    if images is None:
+        raise InquireError(
+            "Give the collection: --embeddings DIR (the published embeddings or `inquire embed` output), "
+            "or --images SOURCE to embed it first."
+        )
+    source = Path(images).expanduser().resolve()
+    key = hashlib.sha256(f"{source}|{model_identity(model)}".encode()).hexdigest()[:12]
+    out = cache_root() / "collections" / f"{slug(source.name)[:40]}-{slug(resolve_spec(model))[:60]}-{key}"
+    embed_collection(source, model, out, **settings)
+    return out
+
+
+def _find_image(root: Path, key: str) -> Path | None:
+    """The photo of ``image_path`` ``key``: the published paths drop '.jpg'; other sources keep or drop theirs."""
+    for candidate in (root / f"{key}.jpg", root / key):
+        if candidate.is_file():
+            return candidate
+    return next((p for p in sorted(root.glob(f"{glob_escape(key)}.*")) if p.is_file()), None)
 
 
 def _images_root(images: str | Path | None) -> Path:
@@ -208,8 +237,8 @@ def _rerank(run: pd.DataFrame, folder: EmbeddingFolder, spec: str, from_k: int, 
 
     def payloads(wanted: set):
         for key in wanted:
-            f = images_root / f"{key}.jpg"
-            if f.is_file():
+            f = _find_image(images_root, key)
+            if f is not None:
                 yield key, f
 
     try:

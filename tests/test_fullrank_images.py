@@ -1,0 +1,59 @@
+"""`inquire fullrank --images SOURCE`: embed a collection (or reuse it), then retrieve, rerank and score."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+import embed_builders
+from inquire.cli import app
+from inquire.data.queries import load_queries
+
+
+def _invoke(args: list[str]) -> None:
+    result = CliRunner().invoke(app, args, terminal_width=200)
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+
+
+def test_images_source_is_embedded_once_then_reused(tmp_path, open_clip_spec, queries_csv):
+    root = embed_builders.inat_layout(tmp_path / "inat", n_per_category=4)
+    listed = json.loads((root / "train.json").read_text())["images"]
+    queries = load_queries(path=queries_csv("test")).iloc[[0, 1]]
+    queries.to_csv(tmp_path / "q.csv", index=False)
+    # published annotations name images with '.jpg'; the embedding metadata drops it
+    ann = pd.DataFrame({"query_id": [queries["query_id"].iat[0]] * 2 + [queries["query_id"].iat[1]],
+                        "image_id": [im["id"] for im in listed[1:4]],
+                        "image_path": [im["file_name"] for im in listed[1:4]]})
+    ann.to_csv(tmp_path / "ann.csv", index=False)
+    base = ["fullrank", "--model", open_clip_spec, "--images", str(root), "--queries", str(tmp_path / "q.csv"),
+            "--annotations", str(tmp_path / "ann.csv"), "--k", "5", "--device", "cpu", "--workers", "0"]
+
+    _invoke([*base, "--out", str(tmp_path / "first")])
+    first = json.loads((tmp_path / "first" / "summary.json").read_text())
+    folder = first["embeddings"]["path"]
+    assert first["embeddings"]["n_rows"] == 7  # 8 listed, one file missing (recorded by inquire embed)
+    assert first["n_queries"] == 2
+
+    # The same command again reuses the embeddings; an explicit --embeddings run agrees row for row.
+    _invoke([*base, "--out", str(tmp_path / "again")])
+    again = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert again["embeddings"]["path"] == folder
+    assert again["timings_s"]["embed_images"] < first["timings_s"]["embed_images"]
+    _invoke(["fullrank", "--model", open_clip_spec, "--embeddings", folder, *base[5:], "--out", str(tmp_path / "direct")])
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "first" / "run.parquet"),
+                                  pd.read_parquet(tmp_path / "direct" / "run.parquet"))
+
+    # Two stages read the photos from the same source, whatever their extension.
+    _invoke([*base, "--rerank", open_clip_spec, "--from-k", "6", "--score-cache", str(tmp_path / "s.sqlite"),
+             "--out", str(tmp_path / "two")])
+    two = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert two["n_scores_missing"] == 0 and two["from_k"] == 6
+
+
+def test_neither_embeddings_nor_images_is_a_clear_error(tmp_path, open_clip_spec, queries_csv):
+    result = CliRunner().invoke(app, ["fullrank", "--model", open_clip_spec, "--queries", str(queries_csv("test")),
+                                      "--annotations", str(tmp_path / "a.csv")])
+    assert result.exit_code != 0
+    assert "--embeddings DIR" in str(result.exception) and "--images SOURCE" in str(result.exception)
