@@ -28,6 +28,13 @@ QWEN2_VL_CHAT_TEMPLATE = (
     "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+# Idefics3 / SmolVLM's "User:<image>…<end_of_utterance>\nAssistant:" turns.
+IDEFICS3_CHAT_TEMPLATE = (
+    "<|im_start|>{% for message in messages %}{{ message['role'] | capitalize }}:"
+    "{% for item in message['content'] %}{% if item['type'] == 'image' %}<image>{% elif item['type'] == 'text' %}"
+    "{{ item['text'] }}{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
 
 
 def _corpus() -> list[str]:
@@ -37,7 +44,8 @@ def _corpus() -> list[str]:
     return texts + answers + prompt
 
 
-def build_tokenizer(special_tokens: list[str], *, bos: str, eos: str, pad: str, chat_template: str, vocab_size: int = 1500):
+def build_tokenizer(special_tokens: list[str], *, bos: str | None, eos: str, pad: str, chat_template: str | None,
+                    vocab_size: int = 1500):
     """A byte-level BPE ``PreTrainedTokenizerFast`` with the given special tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -130,6 +138,226 @@ def build_qwen2_vl(out: Path, *, seed: int = 0) -> Path:
     processor = Qwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
                                  video_processor=Qwen2VLVideoProcessor(), chat_template=QWEN2_VL_CHAT_TEMPLATE)
     return _save(out, model, processor)
+
+
+def _clip_vision(**extra):
+    from transformers import CLIPVisionConfig
+
+    return CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                            image_size=56, patch_size=14, projection_dim=32, **extra)
+
+
+def _llama_text(tokenizer, **extra):
+    from transformers import LlamaConfig
+
+    return LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                       pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                       eos_token_id=tokenizer.eos_token_id, **extra)
+
+
+def build_llava_next(out: Path, *, seed: int = 0) -> Path:
+    """LLaVA-NeXT architecture (LLaVA with any-resolution tiling on a grid of pinpoints), random weights."""
+    from transformers import (
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextImageProcessor,
+        LlavaNextProcessor,
+    )
+
+    tokenizer = build_tokenizer(["<unk>", "<s>", "</s>", "<pad>", "<image>"], bos="<s>", eos="</s>", pad="<pad>",
+                                chat_template=LLAVA_CHAT_TEMPLATE)
+    tokenizer.add_bos_token = True
+    pinpoints = [[56, 56], [56, 112], [112, 56], [112, 112]]
+    config = LlavaNextConfig(
+        vision_config=_clip_vision(), text_config=_llama_text(tokenizer), image_grid_pinpoints=pinpoints,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"), vision_feature_select_strategy="default",
+        vision_feature_layer=-2, projector_hidden_act="gelu",
+    )
+    with builders._seeded_torch(seed):
+        model = LlavaNextForConditionalGeneration(config).eval()
+    image_processor = LlavaNextImageProcessor(
+        size={"shortest_edge": 56}, crop_size={"height": 56, "width": 56}, image_grid_pinpoints=pinpoints,
+        image_mean=list(builders.OPENAI_CLIP_MEAN), image_std=list(builders.OPENAI_CLIP_STD))
+    processor = LlavaNextProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=14,
+                                   vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                                   chat_template=LLAVA_CHAT_TEMPLATE)
+    return _save(out, model, processor)
+
+
+def build_paligemma(out: Path, *, seed: int = 0) -> Path:
+    """PaliGemma architecture (SigLIP vision tower, linear projector, Gemma decoder with a bidirectional prefix)."""
+    from transformers import (
+        GemmaConfig,
+        PaliGemmaConfig,
+        PaliGemmaForConditionalGeneration,
+        PaliGemmaProcessor,
+        SiglipImageProcessor,
+        SiglipVisionConfig,
+    )
+
+    tokenizer = build_tokenizer(["<pad>", "<eos>", "<bos>", "<unk>", "<image>"], bos="<bos>", eos="<eos>", pad="<pad>",
+                                chat_template=None)
+    tokenizer.image_token, tokenizer.image_token_id = "<image>", tokenizer.convert_tokens_to_ids("<image>")
+    image_processor = SiglipImageProcessor(size={"height": 56, "width": 56}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    image_processor.image_seq_length = (56 // 14) ** 2
+    processor = PaliGemmaProcessor(image_processor=image_processor, tokenizer=tokenizer)  # adds <loc…>/<seg…> tokens
+    config = PaliGemmaConfig(
+        vision_config=SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                         image_size=56, patch_size=14, vision_use_head=False),
+        text_config=GemmaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                num_attention_heads=4, num_key_value_heads=1, head_dim=16, max_position_embeddings=512,
+                                pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                                eos_token_id=tokenizer.eos_token_id),
+        image_token_index=tokenizer.image_token_id, vocab_size=len(tokenizer), projection_dim=64, hidden_size=64,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with builders._seeded_torch(seed):
+        model = PaliGemmaForConditionalGeneration(config).eval()
+    return _save(out, model, processor)
+
+
+def build_idefics3(out: Path, *, seed: int = 0) -> Path:
+    """Idefics3 / SmolVLM architecture (SigLIP-like tower on image tiles, pixel shuffle, Llama decoder)."""
+    from transformers import (
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3ImageProcessor,
+        Idefics3Processor,
+        Idefics3VisionConfig,
+    )
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>",
+                "<global-img>"] + [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)]
+    tokenizer = build_tokenizer(specials, bos="<|im_start|>", eos="<end_of_utterance>", pad="<|endoftext|>",
+                                chat_template=IDEFICS3_CHAT_TEMPLATE)
+    config = Idefics3Config(
+        vision_config=Idefics3VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                           num_attention_heads=2, image_size=56, patch_size=14),
+        text_config=_llama_text(tokenizer), scale_factor=2, image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with builders._seeded_torch(seed):
+        model = Idefics3ForConditionalGeneration(config).eval()
+    # images are split into 56-pixel tiles (at most 2x2) plus the whole image, each tile 4 tokens after pixel shuffle
+    image_processor = Idefics3ImageProcessor(size={"longest_edge": 112}, max_image_size={"longest_edge": 56},
+                                             do_image_splitting=True, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    processor = Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer, image_seq_len=4,
+                                  chat_template=IDEFICS3_CHAT_TEMPLATE)
+    return _save(out, model, processor)
+
+
+def _blip_parts(qformer_vocab: int | None = None) -> tuple[dict, dict]:
+    """Vision tower and Q-Former configs shared by BLIP-2 and InstructBLIP."""
+    vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+              "image_size": 56, "patch_size": 14,
+              "initializer_range": 0.02}  # the default 1e-10 would leave the tower nearly blind
+    qformer = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+               "encoder_hidden_size": 32, "cross_attention_frequency": 1, "max_position_embeddings": 128}
+    if qformer_vocab is not None:
+        qformer["vocab_size"] = qformer_vocab
+    return vision, qformer
+
+
+def _opt_text(tokenizer) -> dict:
+    """A tiny OPT decoder (the language model of the smaller BLIP-2 / InstructBLIP checkpoints)."""
+    return {"model_type": "opt", "vocab_size": len(tokenizer), "hidden_size": 64, "ffn_dim": 128,
+            "num_hidden_layers": 2, "num_attention_heads": 4, "word_embed_proj_dim": 64, "max_position_embeddings": 512,
+            "pad_token_id": tokenizer.pad_token_id, "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id}
+
+
+def build_blip2(out: Path, *, seed: int = 0) -> Path:
+    """BLIP-2 architecture (ViT, Q-Former with learned queries, OPT decoder), random weights."""
+    from transformers import (
+        Blip2Config,
+        Blip2ForConditionalGeneration,
+        Blip2Processor,
+        BlipImageProcessor,
+    )
+
+    tokenizer = build_tokenizer(["<pad>", "</s>", "<unk>", "<image>"], bos="</s>", eos="</s>", pad="<pad>",
+                                chat_template=None)
+    vision, qformer = _blip_parts()
+    config = Blip2Config(vision_config=vision, qformer_config=qformer, text_config=_opt_text(tokenizer),
+                         num_query_tokens=4, image_token_index=tokenizer.convert_tokens_to_ids("<image>"))
+    with builders._seeded_torch(seed):
+        model = Blip2ForConditionalGeneration(config).eval()
+    image_processor = BlipImageProcessor(size={"height": 56, "width": 56},
+                                         image_mean=list(builders.OPENAI_CLIP_MEAN), image_std=list(builders.OPENAI_CLIP_STD))
+    processor = Blip2Processor(image_processor=image_processor, tokenizer=tokenizer, num_query_tokens=4)
+    return _save(out, model, processor)
+
+
+def build_instructblip(out: Path, *, seed: int = 0) -> Path:
+    """InstructBLIP architecture (BLIP-2 whose Q-Former also reads the instruction), OPT decoder, random weights."""
+    from transformers import (
+        BlipImageProcessor,
+        InstructBlipConfig,
+        InstructBlipForConditionalGeneration,
+        InstructBlipProcessor,
+    )
+
+    tokenizer = build_tokenizer(["<pad>", "</s>", "<unk>", "<image>"], bos="</s>", eos="</s>", pad="<pad>",
+                                chat_template=None)
+    qformer_tokenizer = build_tokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]"], bos="[CLS]", eos="[SEP]", pad="[PAD]",
+                                        chat_template=None, vocab_size=800)
+    vision, qformer = _blip_parts(qformer_vocab=len(qformer_tokenizer))
+    qformer["pad_token_id"] = qformer_tokenizer.pad_token_id
+    config = InstructBlipConfig(vision_config=vision, qformer_config=qformer, text_config=_opt_text(tokenizer),
+                                num_query_tokens=4, image_token_index=tokenizer.convert_tokens_to_ids("<image>"))
+    with builders._seeded_torch(seed):
+        model = InstructBlipForConditionalGeneration(config).eval()
+    image_processor = BlipImageProcessor(size={"height": 56, "width": 56},
+                                         image_mean=list(builders.OPENAI_CLIP_MEAN), image_std=list(builders.OPENAI_CLIP_STD))
+    processor = InstructBlipProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                      qformer_tokenizer=qformer_tokenizer, num_query_tokens=4)
+    return _save(out, model, processor)
+
+
+def build_qwen2_5_vl(out: Path, *, seed: int = 0) -> Path:
+    """Qwen2.5-VL architecture (windowed-attention ViT with 2x2 merging, Qwen2 decoder with M-RoPE), random weights."""
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+                "<|image_pad|>", "<|video_pad|>"]
+    tokenizer = build_tokenizer(specials, bos=None, eos="<|im_end|>", pad="<|endoftext|>", chat_template=QWEN2_VL_CHAT_TEMPLATE)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 1024,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+            "bos_token_id": None, "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
+        },
+        vision_config={
+            "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
+            "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 56,
+            "fullatt_block_indexes": [1], "in_channels": 3,
+        },
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        pad_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
+    )
+    with builders._seeded_torch(seed):
+        model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    image_processor = Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=112 * 112, patch_size=14, merge_size=2,
+                                            temporal_patch_size=2)
+    processor = Qwen2_5_VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                    video_processor=Qwen2VLVideoProcessor(), chat_template=QWEN2_VL_CHAT_TEMPLATE)
+    return _save(out, model, processor)
+
+
+BUILDERS = {
+    "llava": build_llava, "llava_next": build_llava_next, "paligemma": build_paligemma, "idefics3": build_idefics3,
+    "blip2": build_blip2, "instructblip": build_instructblip, "qwen2_vl": build_qwen2_vl, "qwen2_5_vl": build_qwen2_5_vl,
+}
 
 
 def _save(out: Path, model, processor) -> Path:

@@ -171,8 +171,9 @@ class VlmScorer(CachedScorer):
             return _Batch(None, [], failed)
         if self.model_type in ("idefics3", "smolvlm"):
             images = [[img] for img in images]  # these processors take a list of images per text
-        inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
-        return _Batch(dict(inputs), ok, failed)
+        inputs = dict(self.processor(text=texts, images=images, padding=True, return_tensors="pt"))
+        inputs.pop("labels", None)  # PaliGemma's processor adds training labels: the model would compute a loss
+        return _Batch(inputs, ok, failed)
 
     def _forward(self, inputs: dict) -> tuple[np.ndarray, np.ndarray]:
         """Log-probabilities (float64) of the yes and no tokens at the first answer position."""
