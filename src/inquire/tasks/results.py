@@ -76,12 +76,15 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
     """A leaderboard-style row: overall and per-supercategory mAP@k, nDCG@k and MRR."""
     console = console or Console()
     k = summary["k"]
-    table = Table(title=f"INQUIRE-{summary['task'].capitalize()} · {summary['split']} · {summary['n_queries']} queries")
-    table.add_column("Model")
+    # The model spec can be long (a local path): it goes in the caption so the numbers never truncate.
+    table = Table(
+        title=f"INQUIRE-{summary['task'].capitalize()} · {summary['split']} · {summary['n_queries']} queries",
+        caption=summary["model"],
+    )
     for name in [f"mAP@{k}", f"nDCG@{k}", "MRR", *SUPERCATEGORIES]:
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
     by = summary["by_supercategory"]
     cells = [f"{100 * summary['map']:.1f}", f"{100 * summary['ndcg']:.1f}", f"{summary['mrr']:.2f}"]
     cells += [f"{100 * by[s]:.1f}" if s in by else "–" for s in SUPERCATEGORIES]
-    table.add_row(summary["model"], *cells)
+    table.add_row(*cells)
     console.print(table)
