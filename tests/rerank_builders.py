@@ -102,44 +102,6 @@ def build_llava(out: Path, *, seed: int = 0) -> Path:
     return _save(out, model, processor)
 
 
-def build_qwen2_vl(out: Path, *, seed: int = 0) -> Path:
-    """Qwen2-VL architecture (its own ViT with 2x2 patch merging, Qwen2 decoder with M-RoPE), random weights."""
-    from transformers import (
-        Qwen2VLConfig,
-        Qwen2VLForConditionalGeneration,
-        Qwen2VLImageProcessor,
-        Qwen2VLProcessor,
-        Qwen2VLVideoProcessor,
-    )
-
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-                "<|image_pad|>", "<|video_pad|>"]
-    tokenizer = build_tokenizer(specials, bos=None, eos="<|im_end|>", pad="<|endoftext|>", chat_template=QWEN2_VL_CHAT_TEMPLATE)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
-    config = Qwen2VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 1024,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
-            "bos_token_id": None, "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
-        },
-        vision_config={
-            "depth": 2, "embed_dim": 32, "hidden_size": 64, "num_heads": 2, "mlp_ratio": 2, "patch_size": 14,
-            "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3,
-        },
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-        pad_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
-    )
-    with builders._seeded_torch(seed):
-        model = Qwen2VLForConditionalGeneration(config).eval()
-    image_processor = Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=112 * 112, patch_size=14, merge_size=2,
-                                            temporal_patch_size=2)
-    processor = Qwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                                 video_processor=Qwen2VLVideoProcessor(), chat_template=QWEN2_VL_CHAT_TEMPLATE)
-    return _save(out, model, processor)
-
-
 def _clip_vision(**extra):
     from transformers import CLIPVisionConfig
 
@@ -315,43 +277,52 @@ def build_instructblip(out: Path, *, seed: int = 0) -> Path:
     return _save(out, model, processor)
 
 
-def build_qwen2_5_vl(out: Path, *, seed: int = 0) -> Path:
-    """Qwen2.5-VL architecture (windowed-attention ViT with 2x2 merging, Qwen2 decoder with M-RoPE), random weights."""
-    from transformers import (
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-    )
+def _build_qwen_vl(out: Path, seed: int, *, version: str) -> Path:
+    """Qwen2-VL ("2") or Qwen2.5-VL ("2.5") architecture, random weights: the same tokenizer, Qwen2
+    decoder with M-RoPE and processor; the vision towers differ (2.5 adds windowed attention)."""
+    import transformers
+    from transformers import Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
+    prefix = "Qwen2VL" if version == "2" else "Qwen2_5_VL"
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                 "<|image_pad|>", "<|video_pad|>"]
     tokenizer = build_tokenizer(specials, bos=None, eos="<|im_end|>", pad="<|endoftext|>", chat_template=QWEN2_VL_CHAT_TEMPLATE)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
-    config = Qwen2_5_VLConfig(
+    vision = (
+        {"depth": 2, "embed_dim": 32, "hidden_size": 64, "num_heads": 2, "mlp_ratio": 2}
+        if version == "2"
+        else {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
+              "window_size": 56, "fullatt_block_indexes": [1]}
+    )
+    config = getattr(transformers, f"{prefix}Config")(
         text_config={
             "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
             "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 1024,
             "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
             "bos_token_id": None, "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
         },
-        vision_config={
-            "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
-            "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 56,
-            "fullatt_block_indexes": [1], "in_channels": 3,
-        },
+        vision_config={**vision, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3},
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
         pad_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
     )
     with builders._seeded_torch(seed):
-        model = Qwen2_5_VLForConditionalGeneration(config).eval()
+        model = getattr(transformers, f"{prefix}ForConditionalGeneration")(config).eval()
     image_processor = Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=112 * 112, patch_size=14, merge_size=2,
                                             temporal_patch_size=2)
-    processor = Qwen2_5_VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                                    video_processor=Qwen2VLVideoProcessor(), chat_template=QWEN2_VL_CHAT_TEMPLATE)
+    processor = getattr(transformers, f"{prefix}Processor")(
+        image_processor=image_processor, tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor(),
+        chat_template=QWEN2_VL_CHAT_TEMPLATE,
+    )
     return _save(out, model, processor)
+
+
+def build_qwen2_vl(out: Path, *, seed: int = 0) -> Path:
+    return _build_qwen_vl(out, seed, version="2")
+
+
+def build_qwen2_5_vl(out: Path, *, seed: int = 0) -> Path:
+    return _build_qwen_vl(out, seed, version="2.5")
 
 
 BUILDERS = {
