@@ -229,24 +229,32 @@ def _opt_text(tokenizer) -> dict:
             "eos_token_id": tokenizer.eos_token_id}
 
 
+def _opt_tokenizer():
+    return build_tokenizer(["<pad>", "</s>", "<unk>", "<image>"], bos="</s>", eos="</s>", pad="<pad>", chat_template=None)
+
+
+def _blip_image_processor():
+    from transformers import BlipImageProcessor
+
+    return BlipImageProcessor(size={"height": 56, "width": 56},
+                              image_mean=list(builders.OPENAI_CLIP_MEAN), image_std=list(builders.OPENAI_CLIP_STD))
+
+
 def build_blip2(out: Path, *, seed: int = 0) -> Path:
     """BLIP-2 architecture (ViT, Q-Former with learned queries, OPT decoder), random weights."""
     from transformers import (
         Blip2Config,
         Blip2ForConditionalGeneration,
         Blip2Processor,
-        BlipImageProcessor,
     )
 
-    tokenizer = build_tokenizer(["<pad>", "</s>", "<unk>", "<image>"], bos="</s>", eos="</s>", pad="<pad>",
-                                chat_template=None)
+    tokenizer = _opt_tokenizer()
     vision, qformer = _blip_parts()
     config = Blip2Config(vision_config=vision, qformer_config=qformer, text_config=_opt_text(tokenizer),
                          num_query_tokens=4, image_token_index=tokenizer.convert_tokens_to_ids("<image>"))
     with builders._seeded_torch(seed):
         model = Blip2ForConditionalGeneration(config).eval()
-    image_processor = BlipImageProcessor(size={"height": 56, "width": 56},
-                                         image_mean=list(builders.OPENAI_CLIP_MEAN), image_std=list(builders.OPENAI_CLIP_STD))
+    image_processor = _blip_image_processor()
     processor = Blip2Processor(image_processor=image_processor, tokenizer=tokenizer, num_query_tokens=4)
     return _save(out, model, processor)
 
@@ -254,14 +262,12 @@ def build_blip2(out: Path, *, seed: int = 0) -> Path:
 def build_instructblip(out: Path, *, seed: int = 0) -> Path:
     """InstructBLIP architecture (BLIP-2 whose Q-Former also reads the instruction), OPT decoder, random weights."""
     from transformers import (
-        BlipImageProcessor,
         InstructBlipConfig,
         InstructBlipForConditionalGeneration,
         InstructBlipProcessor,
     )
 
-    tokenizer = build_tokenizer(["<pad>", "</s>", "<unk>", "<image>"], bos="</s>", eos="</s>", pad="<pad>",
-                                chat_template=None)
+    tokenizer = _opt_tokenizer()
     qformer_tokenizer = build_tokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]"], bos="[CLS]", eos="[SEP]", pad="[PAD]",
                                         chat_template=None, vocab_size=800)
     vision, qformer = _blip_parts(qformer_vocab=len(qformer_tokenizer))
@@ -270,8 +276,7 @@ def build_instructblip(out: Path, *, seed: int = 0) -> Path:
                                 num_query_tokens=4, image_token_index=tokenizer.convert_tokens_to_ids("<image>"))
     with builders._seeded_torch(seed):
         model = InstructBlipForConditionalGeneration(config).eval()
-    image_processor = BlipImageProcessor(size={"height": 56, "width": 56},
-                                         image_mean=list(builders.OPENAI_CLIP_MEAN), image_std=list(builders.OPENAI_CLIP_STD))
+    image_processor = _blip_image_processor()
     processor = InstructBlipProcessor(image_processor=image_processor, tokenizer=tokenizer,
                                       qformer_tokenizer=qformer_tokenizer, num_query_tokens=4)
     return _save(out, model, processor)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -122,20 +121,10 @@ def finalize(
         "skipped": skipped,
         "runs": runs,
         "embed_wall_s_total": round(sum(r["wall_s"] for r in runs), 3),
-        "versions": {**library_versions(), **_versions("pillow", "ray")},
+        "versions": library_versions("pillow", "ray"),
     }
 
 
 def _reason_class(reason: str) -> str:
     """``corrupt or truncated image: image file is truncated …`` → ``corrupt or truncated image``."""
     return reason.split(":")[0].split(" (")[0]
-
-
-def _versions(*names: str) -> dict[str, str]:
-    out = {}
-    for name in names:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out

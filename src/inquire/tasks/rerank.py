@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -73,9 +73,9 @@ class CachedEmbeddings:
         self._device, self.batch_size, self.workers = device, batch_size, workers
         self.n_images_embedded = 0
 
-    @property
-    @cache  # noqa: B019 - one embedder per instance, for the instance's lifetime
+    @cached_property
     def embedder(self):
+        """The model, loaded on first use (and freed with this object)."""
         from ..models import create_embedder
 
         return create_embedder(self.spec, self._device)

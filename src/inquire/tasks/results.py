@@ -31,9 +31,10 @@ def default_out_dir(task: str, split: str, model: str) -> Path:
     return Path("runs") / f"{task}-{split}-{slug(model)}"
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(*extra: str) -> dict[str, str]:
+    """Python's and the installed libraries' versions (the core set plus ``extra``), for provenance."""
     out = {"python": platform.python_version()}
-    for name in _LIBRARIES:
+    for name in (*_LIBRARIES, *extra):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
