@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from inquire.embed.decode import DecodeError, FileSlice, Unavailable, decode_image
+from inquire.data.decode import DecodeError, FileSlice, Unavailable, decode_image
 from inquire.embed.pipeline import embed_stream, prepare_batch
 
 FILES = eb.bad_files()

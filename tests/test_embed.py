@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from inquire.embed.collection import embed_collection
-from inquire.embed.decode import decode_image
+from inquire.data.decode import decode_image
 from inquire.errors import InquireError
 
 SHARD, BATCH = 8, 4

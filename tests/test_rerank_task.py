@@ -86,7 +86,7 @@ def test_ranks_follow_scores_with_ties_by_dataset_position(test_run, rerank_dir)
 
 def test_scores_are_cosine_similarities_of_the_model(test_run, rerank_dir, open_clip_spec):
     from inquire.data.rerank import iter_images, rerank_files
-    from inquire.embed.decode import decode_image
+    from inquire.data.decode import decode_image
     from inquire.models import create_embedder
 
     out, _ = test_run

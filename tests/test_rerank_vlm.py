@@ -12,7 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from inquire.cli import app
-from inquire.embed.decode import decode_image
+from inquire.data.decode import decode_image
 from inquire.errors import InquireError
 from inquire.rerank import Pair, ScoreCache, create_scorer
 from inquire.rerank.prompts import style_for

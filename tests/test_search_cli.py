@@ -14,7 +14,7 @@ from inquire.errors import InquireError
 @pytest.fixture(autouse=True)
 def _wide_console(monkeypatch):
     """A terminal wide enough that no name is folded across lines."""
-    from inquire.cli import console
+    from inquire.cli.app import console
 
     monkeypatch.setattr(console, "width", 250)
 

@@ -377,7 +377,7 @@ def test_rerank_rescores_the_first_stage(serve_collection, labels_db):  # noqa: 
     """A clip: reranker on the photo files: final order = its cosine, over the first stage's top rerank_from."""
     import torch
 
-    from inquire.embed.decode import decode_image
+    from inquire.data.decode import decode_image
     from inquire.serve import SearchEngine, ServeConfig, create_app
 
     spec = f"clip:{serve_collection.model}"

@@ -94,7 +94,7 @@ def _record(rng: np.random.Generator, i: int, taxonomy: str, common: str, group:
 
 def build_collection(root: Path, model: str, seed: int = 0) -> Collection:
     """Write the images, embed them and store the embedding folder; see the module docstring."""
-    from inquire.embed.decode import decode_image
+    from inquire.data.decode import decode_image
     from inquire.models import create_embedder
 
     rng = np.random.default_rng(seed)

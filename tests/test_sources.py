@@ -21,7 +21,7 @@ from inquire.data.sources import (
     open_source,
 )
 from inquire.data.sources.webdataset import expand_braces
-from inquire.embed.decode import DecodeError, Unavailable, decode_image
+from inquire.data.decode import DecodeError, Unavailable, decode_image
 from inquire.errors import InquireError
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from . import app, console, err_console
+from .app import app, console, err_console
 
 RunsArg = Annotated[list[Path], typer.Argument(help="Run folders (each with summary.json and per_query.csv).")]
 IntersectionOpt = Annotated[

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from . import app, console, err_console
+from .app import app, console, err_console
 from .options import (
     AllowMissingOpt, ApiBaseOpt, ApiKeyEnvOpt, ConcurrencyOpt, DataOpt, DryRunOpt, DtypeOpt, FuseMethodOpt,
     FuseOpt, FuseWeightOpt, KOpt, ModelOpt, OutOpt, QueriesOpt, ScoreCacheOpt, SplitOpt, TemplateOpt,

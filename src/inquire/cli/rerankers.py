@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from . import app, console
+from .app import app, console
 from .options import ScoreCacheOpt
 
 cache_app = typer.Typer(help="The score cache of the rerankers: statistics, export and import.", no_args_is_help=True)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..data.queries import normalize_text
 from ..errors import InquireError
-from . import app, console, err_console
+from .app import app, console, err_console
 
 EmbeddingsOpt = Annotated[Path, typer.Option("--embeddings", help="Embedding folder (img_emb/, metadata/) of the collection.")]
 IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="FAISS index from `inquire index build` (DIR/index/KIND.faiss, or just KIND; default: exact search).")]

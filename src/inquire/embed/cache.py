@@ -1,9 +1,13 @@
-"""Embeddings cached on disk by (model identity, key).
+"""Embeddings cached on disk by (model identity, key), and a model's embeddings through that cache.
 
 A rerun of a task with the same model must not embed again, nor even load the model. Each call to :meth:`put` writes one
 shard (keys and float32 rows) atomically — temporary name, then rename — so an interrupted run
 keeps every shard it finished and never leaves a half-written one. Shards of one model live in
 one folder under the user's cache, named after the model and a hash of its identity.
+
+:class:`CachedEmbeddings` puts a model behind two such caches (images and texts); the Rerank and
+Fullrank tasks, the ``clip:`` reranker and anything else that needs a model's embeddings of a
+few images or texts go through it.
 """
 
 from __future__ import annotations
@@ -11,11 +15,15 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from ..data.queries import normalize_text
+from ..models import model_identity, resolve_spec
 from ..paths import cache_root, slug
 
 
@@ -75,3 +83,56 @@ class EmbeddingCache:
         np.savez(tmp, keys=str_keys, embeddings=embeddings)
         tmp.replace(self.dir / f"{name}.npz")
         self._add(str_keys.tolist(), embeddings)
+
+
+class CachedEmbeddings:
+    """Image and text embeddings of one model, computed only for what the cache lacks.
+
+    The model itself is loaded on first need; a fully cached run never loads it.
+    """
+
+    def __init__(self, spec: str, *, device: str | None, batch_size: int, workers: int | None, cache_dir: Path | None):
+        self.spec = resolve_spec(spec)
+        identity = model_identity(self.spec)
+        self.images = EmbeddingCache(identity, "image", root=cache_dir)
+        self.texts = EmbeddingCache(identity, "text", root=cache_dir)
+        self._device, self.batch_size, self.workers = device, batch_size, workers
+        self.n_images_embedded = 0
+
+    @cached_property
+    def embedder(self):
+        """The model, loaded on first use (and freed with this object)."""
+        from ..models import create_embedder
+
+        return create_embedder(self.spec, self._device)
+
+    def image_embeddings(
+        self, image_ids: list, payloads: Callable[[set], object]
+    ) -> tuple[dict, dict]:
+        """Embeddings of ``image_ids`` and the ids that failed to decode (failures are not cached,
+        so a later run tries them again). ``payloads(wanted)`` yields ``(id, bytes)`` for those ids."""
+        todo = self.images.missing(image_ids)
+        failed: dict = {}
+        if todo:
+            from .pipeline import embed_stream
+
+            model = self.embedder
+            with tqdm(total=len(todo), desc="embedding images", unit="img") as bar:
+                for batch in embed_stream(
+                    model.encode_images, model.image_transform, payloads(set(todo)),
+                    batch_size=self.batch_size, workers=self.workers,
+                    pin_memory=model.device.type == "cuda", on_batch=bar.update,
+                ):
+                    self.images.put(batch.keys, batch.embeddings)
+                    failed.update(batch.skipped)
+            self.n_images_embedded = len(todo) - len(failed)
+        ok = [i for i in image_ids if i not in failed]
+        return dict(zip(ok, self.images.get(ok))), failed
+
+    def text_embeddings(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of ``texts`` (cached by normalised text)."""
+        keys = [normalize_text(t) for t in texts]
+        todo = self.texts.missing(keys)
+        if todo:
+            self.texts.put(todo, self.embedder.encode_texts(todo))
+        return self.texts.get(keys)

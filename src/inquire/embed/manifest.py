@@ -15,6 +15,7 @@ from typing import Any
 
 from ..data.sources import ImageSource
 from ..errors import InquireError
+from ..provenance import library_versions
 from .layout import Shard
 
 FORMAT = "inquire-embeddings/1"
@@ -104,8 +105,6 @@ def finalize(
     run: dict | None,
 ) -> dict:
     """The manifest of a complete output: counts and every skipped item, gathered from the shards."""
-    from ..tasks.results import library_versions
-
     skipped = [{**s, "shard": i} for i in sorted(records) for s in records[i]["skipped"]]
     runs = manifest.get("runs", []) + ([run] if run else [])
     reasons = Counter(_reason_class(s["reason"]) for s in skipped)

@@ -1,6 +1,6 @@
 """Streaming, ordered batch embedding with decoding overlapped with the model.
 
-Items arrive as ``(key, payload)`` pairs (payload: what :func:`~inquire.embed.decode.decode_image`
+Items arrive as ``(key, payload)`` pairs (payload: what :func:`~inquire.data.decode.decode_image`
 takes: encoded bytes, a file path, a byte range of a file) from any source.
 Batches are decoded and preprocessed in a pool of worker processes while the model encodes the
 previous batch; at most ``prefetch`` batches are in flight, so memory stays bounded however large
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..models.base import ImageTransform
-from .decode import DecodeError, decode_image
+from ..data.decode import DecodeError, decode_image
 
 Item = tuple[Any, Any]  # (key, payload)
 

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from ..device import autocast_dtype
+from .spec import model_identity
 
 ImageTransform = Callable[[Image.Image], torch.Tensor]
 
@@ -46,8 +47,6 @@ class Embedder(ABC):
     @property
     def identity(self) -> str:
         """The cache key of this model's outputs (see :func:`inquire.models.model_identity`)."""
-        from . import model_identity
-
         return model_identity(self.spec)
 
     @property

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..data import rerank as rerank_data
-from ..embed.decode import DecodeError, decode_image
+from ..data.decode import DecodeError, decode_image
 
 #: Longest side of a thumbnail in pixels; about 4 KB per image at this size and quality.
 THUMB_SIZE = 128

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..embed.decode import DecodeError, decode_image
+from ..data.decode import DecodeError, decode_image
 from ..errors import InquireError
 from .base import CachedScorer, Pair, ScoreResult
 from .cache import ScoreCache

@@ -28,7 +28,7 @@ class Pair:
     """One (query, candidate image) to score.
 
     ``image_key`` is the image's stable id (an iNat24 id, an image path) and keys the cache;
-    ``image`` is the encoded image or a file path, decoded with :func:`inquire.embed.decode.decode_image`.
+    ``image`` is the encoded image or a file path, decoded with :func:`inquire.data.decode.decode_image`.
     """
 
     query: str

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..embed.cache import CachedEmbeddings
 from ..models import model_identity, resolve_spec
 from .base import CachedScorer, Pair, ScoreResult
 from .cache import ScoreCache
@@ -27,8 +28,6 @@ class ClipScorer(CachedScorer):
         self, model: str, *, device: str | None = None, batch_size: int = 64, workers: int | None = None,
         embedding_cache_dir: Path | None = None, cache: ScoreCache | None = None,
     ) -> None:
-        from ..tasks.rerank import CachedEmbeddings
-
         super().__init__(cache)
         self.model_spec = resolve_spec(model)
         self.spec = f"clip:{self.model_spec}"

@@ -8,7 +8,6 @@ is answered with a JSON body ``{"error": "...", "detail": [...]}`` and a 4xx sta
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -24,25 +23,15 @@ from .config import ServeConfig
 from .engine import SearchEngine
 from .guards import GuardMiddleware
 from .labels import LabelStore
+from .routers import export, images, labels, pages, search
+from .state import ServeState
 
 HERE = Path(__file__).parent
 log = logging.getLogger("inquire.serve")
 
 
-@dataclass
-class ServeState:
-    """What every request handler shares."""
-
-    config: ServeConfig
-    engine: SearchEngine
-    labels: LabelStore
-    templates: Jinja2Templates
-
-
 def create_app(config: ServeConfig, engine: SearchEngine | None = None) -> FastAPI:
     """The search app for ``config``; pass ``engine`` to share an already loaded one."""
-    from .routers import export, images, labels, pages, search
-
     state = ServeState(
         config=config,
         engine=engine if engine is not None else SearchEngine(config),

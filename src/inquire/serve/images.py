@@ -22,7 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..embed.decode import DecodeError, decode_image
+from ..data.decode import DecodeError, decode_image
 from ..paths import cache_root
 
 THUMB_SIZE = 320

@@ -16,6 +16,8 @@ from ..data.queries import canonical_split, normalize_text
 from ..errors import InquireError
 from .rerank import load_split
 from .results import default_out_dir, summarize, write_outputs
+from .runfile import read_run as read_run_file
+from .runfile import row_refs
 from .scoring import score_run, with_query_info
 
 RUN_COLUMNS = ["query", "inat24_image_id", "score"]
@@ -23,36 +25,7 @@ RUN_COLUMNS = ["query", "inat24_image_id", "score"]
 
 def read_run(path: str | Path) -> pd.DataFrame:
     """A run file (CSV or parquet) with at least ``query``, ``inat24_image_id`` and ``score``."""
-    path = Path(path)
-    if not path.is_file():
-        raise InquireError(f"Run file {path} does not exist.")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            df = pd.read_parquet(path)
-        else:
-            df = pd.read_csv(path)
-    except Exception as exc:  # parser errors of both formats: report, no traceback
-        raise InquireError(f"Could not read run file {path}: {exc}") from None
-    missing = [c for c in RUN_COLUMNS if c not in df.columns]
-    if missing:
-        raise InquireError(
-            f"Run file {path} lacks column(s) {', '.join(missing)}; a run needs {', '.join(RUN_COLUMNS)} "
-            "(one row per query and candidate image)."
-        )
-    scores = pd.to_numeric(df["score"], errors="coerce")
-    bad = np.flatnonzero(scores.isna().to_numpy())
-    if len(bad):
-        raise InquireError(f"Run file {path}: score is missing or not a number in {_rows(bad, path)}.")
-    df["score"] = scores.astype(float)
-    return df
-
-
-def _rows(index: np.ndarray, path: Path, limit: int = 10) -> str:
-    """Human row references: CSV line numbers (header is line 1) or 1-based parquet rows."""
-    csv = path.suffix.lower() not in (".parquet", ".pq")
-    shown = [str(i + 2 if csv else i + 1) for i in index[:limit]]
-    more = f" and {len(index) - limit} more" if len(index) > limit else ""
-    return f"{'line' if csv else 'row'}{'s' if len(index) > 1 else ''} {', '.join(shown)}{more}"
+    return read_run_file(path, RUN_COLUMNS, needs="one row per query and candidate image")
 
 
 def check_rerank_run(run: pd.DataFrame, labels: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -65,7 +38,7 @@ def check_rerank_run(run: pd.DataFrame, labels: pd.DataFrame, path: Path) -> pd.
     unknown_q = np.flatnonzero(~run["query_text"].isin(known_queries).to_numpy())
     if len(unknown_q):
         names = "; ".join(repr(q) for q in pd.unique(run["query"].iloc[unknown_q])[:3])
-        raise InquireError(f"Run file {path}: {_rows(unknown_q, path)} name queries not in this split ({names}). Check --split.")
+        raise InquireError(f"Run file {path}: {row_refs(unknown_q, path)} name queries not in this split ({names}). Check --split.")
 
     try:
         image_ids = pd.to_numeric(run["inat24_image_id"], errors="raise").astype("int64")
@@ -74,7 +47,7 @@ def check_rerank_run(run: pd.DataFrame, labels: pd.DataFrame, path: Path) -> pd.
     run["inat24_image_id"] = image_ids
     dup = np.flatnonzero(run.duplicated(["query_text", "inat24_image_id"], keep="first").to_numpy())
     if len(dup):
-        raise InquireError(f"Run file {path}: {_rows(dup, path)} repeat a (query, inat24_image_id) pair; give each pair once.")
+        raise InquireError(f"Run file {path}: {row_refs(dup, path)} repeat a (query, inat24_image_id) pair; give each pair once.")
 
     merged = run.drop(columns=["query"]).merge(
         labels.drop(columns=["score"], errors="ignore"), on=["query_text", "inat24_image_id"], how="left", indicator=True
@@ -82,7 +55,7 @@ def check_rerank_run(run: pd.DataFrame, labels: pd.DataFrame, path: Path) -> pd.
     stray = np.flatnonzero((merged["_merge"] == "left_only").to_numpy())
     if len(stray):
         raise InquireError(
-            f"Run file {path}: {_rows(stray, path)} name images that are not candidates of their query in this split."
+            f"Run file {path}: {row_refs(stray, path)} name images that are not candidates of their query in this split."
         )
     counts = merged.groupby("query_id").size()
     expected = labels.groupby("query_id").size()

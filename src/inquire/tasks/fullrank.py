@@ -24,14 +24,15 @@ from tqdm.auto import tqdm
 from ..data.annotations import annotations_for, load_annotations, match_rows, other_split_ids
 from ..data.embedding_folder import PATH_COLUMN, EmbeddingFolder
 from ..data.queries import canonical_split, load_queries, normalize_text
+from ..embed.cache import CachedEmbeddings
 from ..errors import InquireError
 from ..index import exact_search, load_index, recall_at_k
 from ..index.cache import TopListCache
 from ..models import model_identity, resolve_spec
 from ..paths import cache_root, slug
-from .rerank import CachedEmbeddings, RunResult, Stopwatch
-from .results import default_out_dir, summarize, write_outputs
-from .scoring import score_run
+from ..timing import Stopwatch
+from .results import RunResult, default_out_dir, summarize, write_outputs
+from .scoring import score_run, with_query_list
 
 RUN_COLUMNS = ["query_id", "query", "image_path", "score", "rank", "relevant"]
 #: how many unmatched annotated paths summary.json lists by name
@@ -121,7 +122,7 @@ def run_fullrank(
         run["rank"] = ranks
     run = run[run["rank"] <= k].sort_values(["query_id", "rank"], kind="stable").reset_index(drop=True)
     run["image_path"] = folder.metadata_rows(run["row"].to_numpy(), [PATH_COLUMN])[PATH_COLUMN].to_numpy()
-    per_query = _with_info(per_query_metrics, queries)
+    per_query = with_query_list(per_query_metrics, queries)
     name = text_model.spec if rerank is None else f"{text_model.spec} >> {extra['reranker']}"
     summary = summarize(
         per_query, task="fullrank", split=split, model=name, k=k,
@@ -132,7 +133,7 @@ def run_fullrank(
         **extra,
         timings_s=clock.seconds,
     )
-    summary["timings_s"]["total"] = round(sum(clock.seconds.values()), 3)
+    summary["timings_s"]["total"] = clock.total()
     out = Path(out_dir) if out_dir is not None else default_out_dir("fullrank", split, name)
     write_outputs(out, summary, per_query, run[RUN_COLUMNS])
     if trec:
@@ -261,12 +262,6 @@ def _rerank(run: pd.DataFrame, folder: EmbeddingFolder, spec: str, from_k: int, 
         "reranker_stats": {leaf.spec: leaf.report() for leaf in leaf_scorers(scorer)},
     }
     return run, extra
-
-
-def _with_info(per_query: pd.DataFrame, queries: pd.DataFrame) -> pd.DataFrame:
-    """Per-query metrics with the query text and categories, in the order of the query list."""
-    info = queries.rename(columns={"query_text": "query"}).set_index("query_id")
-    return info[["query", "supercategory", "category", "iconic_group"]].join(per_query, how="left").reset_index()
 
 
 def _annotation_report(ann: pd.DataFrame, match, n_other: int, queries: pd.DataFrame) -> dict:

@@ -19,21 +19,11 @@ import pyarrow as pa
 from ..data.annotations import annotations_for, load_annotations, normalize_paths, other_split_ids
 from ..data.queries import attach_query_ids, canonical_split, load_queries
 from ..errors import InquireError
-from .evaluate import _rows
-from .fullrank import _with_info
 from .results import default_out_dir, summarize, write_outputs
-from .scoring import score_run
+from .runfile import read_run, row_refs
+from .scoring import score_run, with_query_list
 
 ID_COLUMNS = ("inat24_image_id", "image_id")
-
-
-def _read(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise InquireError(f"Run file {path} does not exist.")
-    try:
-        return pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
-    except Exception as exc:  # noqa: BLE001 - parser errors of both formats: report, no traceback
-        raise InquireError(f"Could not read run file {path}: {exc}") from None
 
 
 def _query_ids(run: pd.DataFrame, queries: pd.DataFrame, path: Path) -> np.ndarray:
@@ -41,7 +31,7 @@ def _query_ids(run: pd.DataFrame, queries: pd.DataFrame, path: Path) -> np.ndarr
         ids = pd.to_numeric(run["query_id"], errors="coerce")
         bad = np.flatnonzero((ids.isna() | ~ids.isin(queries["query_id"].astype(int))).to_numpy())
         if len(bad):
-            raise InquireError(f"Run file {path}: {_rows(bad, path)} name query ids not in this split's list. Check --split and --queries.")
+            raise InquireError(f"Run file {path}: {row_refs(bad, path)} name query ids not in this split's list. Check --split and --queries.")
         return ids.astype(np.int64).to_numpy()
     if "query" in run.columns:
         info = attach_query_ids(run["query"], queries, source=f"run file {path}")
@@ -62,7 +52,7 @@ def _image_keys(run: pd.DataFrame, ann: pd.DataFrame, path: Path) -> tuple[pd.Se
     ids = pd.to_numeric(run[column], errors="coerce")
     bad = np.flatnonzero((ids.isna() | (ids != ids.round())).to_numpy())
     if len(bad):
-        raise InquireError(f"Run file {path}: {column} is not an integer in {_rows(bad, path)}.")
+        raise InquireError(f"Run file {path}: {column} is not an integer in {row_refs(bad, path)}.")
     return ids.astype(np.int64).astype(str).reset_index(drop=True), pd.to_numeric(ann["image_id"]).astype(np.int64).astype(str)
 
 
@@ -85,23 +75,17 @@ def evaluate_fullrank_run(
     """Score a Fullrank run file against the official annotations; writes per_query.csv and summary.json."""
     split = canonical_split(split)
     path = Path(run_path)
-    run = _read(path).reset_index(drop=True)
-    if "score" not in run.columns:
-        raise InquireError(f"Run file {path} has no score column.")
-    scores = pd.to_numeric(run["score"], errors="coerce")
-    bad = np.flatnonzero(scores.isna().to_numpy())
-    if len(bad):
-        raise InquireError(f"Run file {path}: score is missing or not a number in {_rows(bad, path)}.")
+    run = read_run(path, ["score"], needs="one row per retrieved image, naming its query and image")
     queries = load_queries(split, queries_path)
     ann, n_other = annotations_for(
         load_annotations(annotations_path), set(queries["query_id"].astype(int)), other_split_ids(split, queries_path)
     )
-    table = pd.DataFrame({"query_id": _query_ids(run, queries, path), "score": scores.astype(float)})
+    table = pd.DataFrame({"query_id": _query_ids(run, queries, path), "score": run["score"]})
     keys, ann_keys = _image_keys(run, ann, path)
     table["key"] = keys.to_numpy()
     dup = np.flatnonzero(table.duplicated(["query_id", "key"]).to_numpy())
     if len(dup):
-        raise InquireError(f"Run file {path}: {_rows(dup, path)} repeat a (query, image) pair; give each image once per query.")
+        raise InquireError(f"Run file {path}: {row_refs(dup, path)} repeat a (query, image) pair; give each image once per query.")
     absent = sorted(set(queries["query_id"].astype(int)) - set(table["query_id"]))
     if absent:
         raise InquireError(
@@ -113,7 +97,7 @@ def evaluate_fullrank_run(
     table = table.merge(relevant, on=["query_id", "key"], how="left")
     table["relevant"] = table["relevant"].fillna(False).astype(bool)
     per_query, _ = score_run(table, k=k, n_relevant=ann.groupby("query_id").size())
-    per_query = _with_info(per_query, queries)
+    per_query = with_query_list(per_query, queries)
     summary = summarize(
         per_query, task="fullrank", split=split, model=path.stem if path.stem != "run" else path.parent.name,
         k=k, run_file=str(path), n_rows=len(table), n_annotations=len(ann), annotations_other_queries=n_other,

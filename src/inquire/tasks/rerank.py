@@ -7,47 +7,18 @@ second run with the same model finishes in about a second.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ..data import rerank as rerank_data
-from ..data.queries import attach_query_ids, canonical_split, load_queries, normalize_text
-from ..embed.cache import EmbeddingCache
+from ..data.queries import attach_query_ids, canonical_split, load_queries
+from ..embed.cache import CachedEmbeddings
 from ..errors import InquireError
-from ..models import model_identity, resolve_spec
-from .results import default_out_dir, summarize, write_outputs
+from ..timing import Stopwatch
+from .results import RunResult, default_out_dir, summarize, write_outputs
 from .scoring import score_run, with_query_info
-
-
-@dataclass
-class RunResult:
-    out_dir: Path
-    summary: dict
-    per_query: pd.DataFrame
-    run: pd.DataFrame
-
-
-class Stopwatch:
-    """Wall seconds per named stage, for ``summary.json``."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def stage(self, name: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
 
 
 def load_split(split: str, data_dir: str | Path | None, queries_path: str | Path | None) -> tuple[list[Path], pd.DataFrame]:
@@ -57,59 +28,6 @@ def load_split(split: str, data_dir: str | Path | None, queries_path: str | Path
     info = attach_query_ids(labels["query"], load_queries(split, queries_path), source=str(files[0].parent))
     labels = labels.drop(columns=[c for c in ("supercategory", "category", "iconic_group") if c in labels])
     return files, labels.merge(info, on="query", how="left", validate="many_to_one")
-
-
-class CachedEmbeddings:
-    """Image and text embeddings of one model, computed only for what the cache lacks.
-
-    The model itself is loaded on first need; a fully cached run never loads it.
-    """
-
-    def __init__(self, spec: str, *, device: str | None, batch_size: int, workers: int | None, cache_dir: Path | None):
-        self.spec = resolve_spec(spec)
-        identity = model_identity(self.spec)
-        self.images = EmbeddingCache(identity, "image", root=cache_dir)
-        self.texts = EmbeddingCache(identity, "text", root=cache_dir)
-        self._device, self.batch_size, self.workers = device, batch_size, workers
-        self.n_images_embedded = 0
-
-    @cached_property
-    def embedder(self):
-        """The model, loaded on first use (and freed with this object)."""
-        from ..models import create_embedder
-
-        return create_embedder(self.spec, self._device)
-
-    def image_embeddings(
-        self, image_ids: list, payloads: Callable[[set], object]
-    ) -> tuple[dict, dict]:
-        """Embeddings of ``image_ids`` and the ids that failed to decode (failures are not cached,
-        so a later run tries them again). ``payloads(wanted)`` yields ``(id, bytes)`` for those ids."""
-        todo = self.images.missing(image_ids)
-        failed: dict = {}
-        if todo:
-            from ..embed.pipeline import embed_stream
-
-            model = self.embedder
-            with tqdm(total=len(todo), desc="embedding images", unit="img") as bar:
-                for batch in embed_stream(
-                    model.encode_images, model.image_transform, payloads(set(todo)),
-                    batch_size=self.batch_size, workers=self.workers,
-                    pin_memory=model.device.type == "cuda", on_batch=bar.update,
-                ):
-                    self.images.put(batch.keys, batch.embeddings)
-                    failed.update(batch.skipped)
-            self.n_images_embedded = len(todo) - len(failed)
-        ok = [i for i in image_ids if i not in failed]
-        return dict(zip(ok, self.images.get(ok))), failed
-
-    def text_embeddings(self, texts: list[str]) -> np.ndarray:
-        """Embeddings of ``texts`` (cached by normalised text)."""
-        keys = [normalize_text(t) for t in texts]
-        todo = self.texts.missing(keys)
-        if todo:
-            self.texts.put(todo, self.embedder.encode_texts(todo))
-        return self.texts.get(keys)
 
 
 def run_rerank(
@@ -183,7 +101,7 @@ def _finish(labels: pd.DataFrame, clock: Stopwatch, *, split: str, model: str, k
         per_query, task="rerank", split=split, model=model, k=k,
         n_candidates=int(len(labels)), **extra, timings_s=clock.seconds,
     )
-    summary["timings_s"]["total"] = round(sum(clock.seconds.values()), 3)
+    summary["timings_s"]["total"] = clock.total()
     out = Path(out_dir) if out_dir is not None else default_out_dir("rerank", split, model)
     write_outputs(out, summary, per_query, run)
     return RunResult(out, summary, per_query, run)

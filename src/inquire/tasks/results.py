@@ -8,8 +8,7 @@ published leaderboard.
 from __future__ import annotations
 
 import json
-import platform
-from importlib.metadata import PackageNotFoundError, version
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,28 +17,27 @@ from rich.table import Table
 
 from .. import metrics
 from ..paths import slug
+from ..provenance import library_versions
 
 SUPERCATEGORIES = ["Appearance", "Behavior", "Context", "Species"]
 PER_QUERY_COLUMNS = [
     "query_id", "query", "supercategory", "category", "iconic_group",
     "n_relevant", "ap", "ndcg", "mrr", "precision", "recall",
 ]
-_LIBRARIES = ["inquire", "numpy", "pandas", "pyarrow", "torch", "open_clip_torch", "transformers"]
+
+
+@dataclass
+class RunResult:
+    """What a task returns: where it wrote its files, and their contents."""
+
+    out_dir: Path
+    summary: dict
+    per_query: pd.DataFrame
+    run: pd.DataFrame
 
 
 def default_out_dir(task: str, split: str, model: str) -> Path:
     return Path("runs") / f"{task}-{split}-{slug(model)}"
-
-
-def library_versions(*extra: str) -> dict[str, str]:
-    """Python's and the installed libraries' versions (the core set plus ``extra``), for provenance."""
-    out = {"python": platform.python_version()}
-    for name in (*_LIBRARIES, *extra):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
 
 
 def summarize(per_query: pd.DataFrame, *, task: str, split: str, model: str, k: int, **extra) -> dict:

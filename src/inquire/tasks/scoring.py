@@ -55,3 +55,9 @@ def with_query_info(per_query: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFra
     """Per-query metrics with each query's text and categories, as in ``per_query.csv``."""
     info = labels.drop_duplicates("query_id").set_index("query_id")[["query", "supercategory", "category", "iconic_group"]]
     return info.join(per_query, how="right").reset_index()
+
+
+def with_query_list(per_query: pd.DataFrame, queries: pd.DataFrame) -> pd.DataFrame:
+    """Per-query metrics with the query text and categories, in the order of the official query list."""
+    info = queries.rename(columns={"query_text": "query"}).set_index("query_id")
+    return info[["query", "supercategory", "category", "iconic_group"]].join(per_query, how="left").reset_index()

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from ...embed.decode import Payload
+from ..decode import Payload
 
 #: Column of the output metadata that names each image (the key of the published layout).
 IMAGE_PATH = "image_path"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ...embed.decode import Payload
+from ..decode import Payload
 from ...errors import InquireError
 from .base import IMAGE_PATH, ImageSource, infer_column
 

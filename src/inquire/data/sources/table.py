@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ...embed.decode import Payload, Unavailable
+from ..decode import Payload, Unavailable
 from ...errors import InquireError
 from .base import IMAGE_PATH, ImageSource
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ...embed.decode import FileSlice, Payload, Unavailable
+from ..decode import FileSlice, Payload, Unavailable
 from ...errors import InquireError
 from .base import IMAGE_PATH, ImageSource, image_extensions
 

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from ...paths import slug
 from ..export import benchmark_frames, benchmark_zip, labels_csv, results_csv
 from ..schemas import MAX_QUERY_CHARS, ErrorResponse, SearchRequest
-from . import State
+from ..state import State
 from .search import run_search
 
 router = APIRouter(prefix="/api/export", tags=["export"], responses={400: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})

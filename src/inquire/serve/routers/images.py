@@ -6,17 +6,14 @@ inside the images root.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import FileResponse
 
 from ..images import ImageNotFound, media_type
 from ..schemas import ErrorResponse
-from . import State
-
-if TYPE_CHECKING:
-    from ..app import ServeState
+from ..state import ServeState, State
 
 router = APIRouter(prefix="/api/images", tags=["images"], responses={404: {"model": ErrorResponse}})
 Row = Annotated[int, Path(ge=0, description="The image's row in the collection (from a search result).")]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
@@ -15,10 +15,7 @@ from ..schemas import (
     QueryInfoRequest,
     QueryOut,
 )
-from . import State
-
-if TYPE_CHECKING:
-    from ..app import ServeState
+from ..state import ServeState, State
 
 router = APIRouter(prefix="/api", tags=["labels"], responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
 QueryText = Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="The query text.")]

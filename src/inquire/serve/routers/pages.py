@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from ..schemas import MAX_K, MAX_QUERY_CHARS, SUPERCATEGORIES
-from . import State
+from ..state import State
 
 router = APIRouter(include_in_schema=False)
 

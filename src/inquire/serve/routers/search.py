@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -16,10 +16,7 @@ from ..schemas import (
     SearchResponse,
     Taxon,
 )
-from . import State
-
-if TYPE_CHECKING:
-    from ..app import ServeState
+from ..state import ServeState, State
 
 router = APIRouter(prefix="/api", tags=["search"], responses={
     400: {"model": ErrorResponse}, 422: {"model": ErrorResponse},

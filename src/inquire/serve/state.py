@@ -1,0 +1,35 @@
+"""What every request handler of the search app shares, and how a route asks for it.
+
+It sits below both the app factory (which builds it) and the routers (which read it), so
+neither has to import the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.templating import Jinja2Templates
+
+from .config import ServeConfig
+from .engine import SearchEngine
+from .labels import LabelStore
+
+
+@dataclass
+class ServeState:
+    """The server's configuration, search engine, label store and page templates."""
+
+    config: ServeConfig
+    engine: SearchEngine
+    labels: LabelStore
+    templates: Jinja2Templates
+
+
+def _state(request: Request) -> ServeState:
+    return request.app.state.serve
+
+
+#: The shared server state, as a route parameter.
+State = Annotated[ServeState, Depends(_state)]
