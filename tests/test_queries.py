@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from inquire.data.queries import attach_query_ids, canonical_split, load_queries, normalize_text
+from inquire.data.queries import OFFICIAL_DIR, attach_query_ids, canonical_split, load_queries, normalize_text, queries_file
 from inquire.errors import InquireError
 
 
@@ -46,3 +46,23 @@ def test_split_aliases():
     assert canonical_split("validation") == canonical_split("val") == "val"
     with pytest.raises(InquireError, match="Unknown split"):
         canonical_split("train")
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_packaged_lists_are_the_published_ones_byte_for_byte(split, queries_csv):
+    packaged = queries_file(split)
+    assert packaged.parent == OFFICIAL_DIR
+    assert packaged.read_bytes() == queries_csv(split).read_bytes()
+
+
+def test_no_path_means_the_packaged_list_with_no_network():
+    val, test = load_queries("validation"), load_queries("test")
+    assert (len(val), len(test)) == (50, 200)
+    assert not set(val["query_id"]) & set(test["query_id"])
+
+
+def test_a_given_query_file_replaces_the_packaged_list(tmp_path):
+    custom = tmp_path / "mine.csv"
+    custom.write_text("query_id,query_text,supercategory,category,iconic_group\n900,a fox at dusk,Context,Light,Mammals\n")
+    assert queries_file("test", custom) == custom
+    assert load_queries("test", custom)["query_text"].tolist() == ["a fox at dusk"]

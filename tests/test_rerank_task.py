@@ -129,8 +129,18 @@ def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     )
 
 
-def test_without_network_explains_how_to_use_a_local_copy(open_clip_spec, queries_csv):
-    proc = _cli("rerank", "--model", open_clip_spec, "--split", "test", "--queries", str(queries_csv("test")))
+def test_a_local_copy_needs_no_network_and_no_query_file(test_run, rerank_dir, open_clip_spec, tmp_path):
+    """With --data, the packaged official query lists are used: no flag, no download (the hub is offline here)."""
+    proc = _cli("rerank", "--model", open_clip_spec, "--data", str(rerank_dir), "--split", "test", "--k", "100",
+                "--out", str(tmp_path / "run"), env={"HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    with_file = json.loads((test_run[0] / "summary.json").read_text())
+    assert summary["map"] == pytest.approx(with_file["map"]) and summary["n_queries"] == with_file["n_queries"]
+
+
+def test_without_network_explains_how_to_use_a_local_copy(open_clip_spec):
+    proc = _cli("rerank", "--model", open_clip_spec, "--split", "test")
     assert proc.returncode == 2
     assert "--data" in proc.stderr and "huggingface-cli download evendrow/INQUIRE-Rerank" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -6,8 +6,10 @@ model backends, an embedding pipeline, search, rerankers and the official metric
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .provenance import DISTRIBUTION
+
 try:
-    __version__ = version("inquire")
+    __version__ = version(DISTRIBUTION)
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 

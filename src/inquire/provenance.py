@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 #: the distribution this package is installed as (the import name is ``inquire``)
-DISTRIBUTION = "inquire"
+DISTRIBUTION = "inquire-toolkit"
 _LIBRARIES = [DISTRIBUTION, "numpy", "pandas", "pyarrow", "torch", "open_clip_torch", "transformers"]
 
 

@@ -87,10 +87,11 @@ def _lines(lines: pd.Series, limit: int = 10) -> str:
 
 
 def other_split_ids(split: str, queries_path: str | Path | None) -> set[int] | None:
-    """Query ids of the other official split, when its list is at hand (beside ``queries_path``, or downloaded).
+    """Query ids of the other official split: the packaged list, or the list beside ``queries_path``.
 
     The annotations file covers both splits; knowing the other list lets a stray query id (in
-    neither list) be told apart from the other split's. None when the list is not available offline.
+    neither list) be told apart from the other split's. With a custom ``queries_path`` that has no
+    sibling list, None (every query id outside the given list then counts as another split's).
     """
     other = "val" if canonical_split(split) == "test" else "test"
     if queries_path is not None:
@@ -98,10 +99,7 @@ def other_split_ids(split: str, queries_path: str | Path | None) -> set[int] | N
         if not sibling.is_file() or sibling.resolve() == Path(queries_path).resolve():
             return None
         return set(load_queries(path=sibling)["query_id"].astype(int))
-    try:
-        return set(load_queries(other)["query_id"].astype(int))
-    except InquireError:
-        return None
+    return set(load_queries(other)["query_id"].astype(int))
 
 
 def annotations_for(annotations: pd.DataFrame, query_ids: set[int], other_ids: set[int] | None) -> tuple[pd.DataFrame, int]:

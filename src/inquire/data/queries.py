@@ -1,5 +1,9 @@
 """The official INQUIRE query lists and the robust join of query texts to query ids.
 
+The lists ship with the package (``inquire/data/official/``, byte for byte as published in the
+INQUIRE repository, MIT licence; see the README there), so nothing about queries needs the
+network; ``--queries FILE`` replaces them with any list in the published columns.
+
 The published INQUIRE-Rerank set identifies queries by text alone, and the published texts carry
 stray surrounding spaces (``"Dried Cape Weaver nest "``), so texts are matched on a normalised
 form (Unicode NFC, surrounding space stripped, inner runs of white space collapsed) rather than
@@ -15,13 +19,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InquireError
-from .download import cached_download
 
 QUERY_COLUMNS = ["query_id", "query_text", "supercategory", "category", "iconic_group"]
-QUERIES_URL = (
-    "https://raw.githubusercontent.com/inquire-benchmark/INQUIRE/main/"
-    "data/inquire/inquire_queries_{split}.csv"
-)
+#: the packaged official lists: ``OFFICIAL_DIR / f"inquire_queries_{split}.csv"``
+OFFICIAL_DIR = Path(__file__).parent / "official"
 SPLIT_ALIASES = {"val": "val", "validation": "val", "test": "test"}
 
 _SPACE = re.compile(r"\s+")
@@ -40,21 +41,23 @@ def canonical_split(split: str) -> str:
         raise InquireError(f"Unknown split {split!r}: use 'val' (alias 'validation') or 'test'.") from None
 
 
+def queries_file(split: str | None = None, path: str | Path | None = None) -> Path:
+    """The query list a run reads: ``path`` if given, else the packaged official list of ``split``."""
+    if path is not None:
+        return Path(path)
+    if split is None:
+        raise InquireError("Give a split or a query file (--queries FILE).")
+    return OFFICIAL_DIR / f"inquire_queries_{canonical_split(split)}.csv"
+
+
 def load_queries(split: str | None = None, path: str | Path | None = None) -> pd.DataFrame:
-    """Load an official query list: from ``path`` if given, else downloaded (and cached) for ``split``.
+    """Load a query list: from ``path`` if given, else the packaged official list of ``split``.
 
     Returns the published columns with ``query_text`` normalised, plus ``query_key`` (same as
     ``query_text``; kept so joins read clearly). Raises :class:`InquireError` on a file that lacks
     the published columns or repeats a query.
     """
-    if path is None:
-        if split is None:
-            raise InquireError("Give a split or a query file (--queries FILE).")
-        name = canonical_split(split)
-        path = cached_download(
-            QUERIES_URL.format(split=name), "queries", what=f"the INQUIRE {name} query list", local_flag="--queries"
-        )
-    path = Path(path)
+    path = queries_file(split, path)
     if not path.is_file():
         raise InquireError(f"Query file {path} does not exist. Pass the official inquire_queries_<split>.csv.")
     try:
