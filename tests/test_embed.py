@@ -76,21 +76,22 @@ def test_layout_and_manifest(baseline, collection):
     assert manifest["source"]["kind"] == "folder" and manifest["source"]["ignored_files"] == {
         ".txt": 1
     }
-    skipped = {s["image_path"]: s["reason"] for s in manifest["skipped"]}
-    expected = {f"bad/{name.rsplit('.', 1)[0]}": reason for name, reason in eb.SKIPPED.items()}
-    assert set(skipped) == set(expected)
+    skipped = {s["file"]: s["reason"] for s in manifest["skipped"]}
+    expected = {f"bad/{name}": reason for name, reason in eb.SKIPPED.items()}
+    assert set(skipped) == set(expected)  # the real relative path, extension included: the file to fix
     assert all(skipped[p].startswith(expected[p]) for p in expected)
+    assert all((collection / p).is_file() for p in skipped)
+    by_name = {s["file"]: s["image_path"] for s in manifest["skipped"]}
+    assert by_name["bad/zero.jpg"] == "bad/zero" and by_name["bad/bomb.png"] == "bad/bomb.png"
     assert sum(manifest["skipped_by_reason"].values()) == 5
     assert json.loads((out / "manifest.json").read_text()) == manifest
     run = manifest["runs"][-1]
     assert run["items"] == n_items and run["shards_written"] == 5 and run["images_per_s"] > 0
     # metadata rows: the source's items in order, less the skipped ones
-    all_paths = sorted(
-        str(p.relative_to(collection).with_suffix(""))
-        for p in collection.rglob("*")
-        if p.is_file() and p.suffix != ".txt"
+    all_files = sorted(
+        p.relative_to(collection).as_posix() for p in collection.rglob("*") if p.is_file() and p.suffix != ".txt"
     )
-    kept = [p for p in all_paths if p not in skipped]
+    kept = [f.removesuffix(".jpg") for f in all_files if f not in skipped]
     got = [
         r
         for i in range(5)
@@ -117,11 +118,7 @@ def test_embeddings_equal_a_direct_open_clip_computation(baseline, collection, o
         )
         emb.append(np.load(out / "img_emb" / f"img_emb_{i}.npy"))
     emb = np.concatenate(emb)
-    files = {
-        str(p.relative_to(collection).with_suffix("")): p
-        for p in collection.rglob("*")
-        if p.is_file()
-    }
+    files = {p.relative_to(collection).as_posix().removesuffix(".jpg"): p for p in collection.rglob("*") if p.is_file()}
     pixels = []
     for path in paths:
         f = files[path]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pandas as pd
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 import embed_builders
 from inquire.cli import app
 from inquire.data.queries import load_queries
+from inquire.report.html import write_report
 
 
 def _invoke(args: list[str]) -> None:
@@ -50,6 +52,14 @@ def test_images_source_is_embedded_once_then_reused(tmp_path, open_clip_spec, qu
              "--out", str(tmp_path / "two")])
     two = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert two["n_scores_missing"] == 0 and two["from_k"] == 6
+
+    # The run records where its data came from, and `inquire report` uses that without the flags.
+    sources = two["sources"]
+    assert sources["images"] == str(root.resolve()) and sources["embeddings"] == folder
+    assert sources["annotations"]["path"] == str((tmp_path / "ann.csv").resolve())
+    assert sources["queries"]["sha256"] == hashlib.sha256((tmp_path / "q.csv").read_bytes()).hexdigest()
+    report = write_report([tmp_path / "two"], tmp_path / "report.html", n_resamples=100)
+    assert report.n_thumbnails > 0 and not any("pass --images" in n or "--annotations" in n for n in report.notes)
 
 
 def test_neither_embeddings_nor_images_is_a_clear_error(tmp_path, open_clip_spec, queries_csv):

@@ -87,12 +87,30 @@ def test_report_in_chromium_shows_every_query_and_run(runs, rerank_dir, tmp_path
         assert spreads == sorted(spreads)
 
 
+def test_report_finds_the_data_a_run_recorded(runs, rerank_dir, queries_csv, tmp_path):
+    """A run made with --data records it (and the query list with its checksum); report needs no flag."""
+    summary = json.loads((runs["model"] / "summary.json").read_text())
+    assert summary["sources"]["rerank_data"]["path"] == str(rerank_dir.resolve())
+    assert summary["sources"]["queries"]["path"] == str(queries_csv("test").resolve())
+    assert summary["sources"]["queries"]["packaged"] is False and len(summary["sources"]["queries"]["sha256"]) == 64
+    with_flag = write_report([runs["model"]], tmp_path / "a.html", data_dir=rerank_dir, n_resamples=200)
+    recorded = write_report([runs["model"]], tmp_path / "b.html", n_resamples=200)
+    assert recorded.n_thumbnails == with_flag.n_thumbnails > 0
+    assert any(str(rerank_dir.resolve()) in note for note in recorded.notes)
+
+
 def test_report_without_images_says_so(runs, tmp_path):
-    result = write_report([runs["model"]], tmp_path / "r.html", n_resamples=200)
+    moved = tmp_path / "moved-run"
+    shutil.copytree(runs["model"], moved)
+    summary = json.loads((moved / "summary.json").read_text())
+    summary["sources"]["rerank_data"]["path"] = str(tmp_path / "deleted-copy")
+    (moved / "summary.json").write_text(json.dumps(summary))
+    result = write_report([moved], tmp_path / "r.html", n_resamples=200)
     html = (tmp_path / "r.html").read_text()
     assert result.n_thumbnails == 0
+    assert any("deleted-copy) no longer exists" in note for note in result.notes)
     assert any("pass --data DIR" in note for note in result.notes) and "pass --data DIR" in html
-    assert html.count('class="card"') == len(pd.read_csv(runs["model"] / "per_query.csv"))
+    assert html.count('class="card"') == len(pd.read_csv(moved / "per_query.csv"))
 
 
 def test_fullrank_layout_report_shows_missed_annotations(fullrank, tmp_path):

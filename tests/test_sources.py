@@ -36,17 +36,35 @@ def test_folder_order_keys_and_ignored_files(tmp_path):
     paths = src.table.column("image_path").to_pylist()
     files = list(src.payloads(0, len(src)))
     assert files == sorted(files)
-    assert (
-        "g0/0000.jpg" in paths and "g0/0000.png" in paths
-    )  # a stem shared by two files keeps extensions
-    assert (
-        "g0/0002" in paths and "real/bower_1" in paths
-    )  # others drop them, as the published metadata does
-    assert "bad/zero" in paths and len(set(paths)) == len(paths)
+    # '.jpg' is dropped as in the published metadata, every other extension kept, whatever lies beside
+    assert "g0/0000" in paths and "g0/0000.png" in paths
+    assert "g0/0002" in paths and "bad/zero" in paths and "bad/bomb.png" in paths
+    assert len(set(paths)) == len(paths)
+    assert [src.location(paths.index(p)) for p in ("g0/0000", "g0/0000.png")] == ["g0/0000.jpg", "g0/0000.png"]
     ignored = src.describe()["ignored_files"]
     assert (
         ignored[".txt"] == 1 and sum(ignored.values()) == 2
     )  # notes.txt and .DS_Store, counted not hidden
+
+
+def test_a_files_image_path_does_not_depend_on_its_neighbours(tmp_path):
+    png = eb.encode(eb.Image.new("RGB", (8, 8)), "PNG")
+    alone, paired = tmp_path / "alone", tmp_path / "paired"
+    for root in (alone, paired):
+        root.mkdir()
+        (root / "garbage.png").write_bytes(png)
+        (root / "a.png").write_bytes(png)
+    (paired / "a.jpg").write_bytes(eb.encode(eb.Image.new("RGB", (8, 8)), "JPEG"))
+    assert open_source(alone).table.column("image_path").to_pylist() == ["a.png", "garbage.png"]
+    assert open_source(paired).table.column("image_path").to_pylist() == ["a", "a.png", "garbage.png"]
+
+
+def test_two_files_with_one_image_path_are_refused_by_name(tmp_path):
+    png = eb.encode(eb.Image.new("RGB", (8, 8)), "PNG")
+    (tmp_path / "x.png").write_bytes(png)
+    (tmp_path / "x.png.jpg").write_bytes(png)
+    with pytest.raises(InquireError, match=r"x\.png, x\.png\.jpg.*rename"):
+        open_source(tmp_path)
 
 
 def test_fingerprint_follows_items_and_order(tmp_path):

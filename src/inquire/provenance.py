@@ -34,3 +34,9 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def file_record(path: str | Path, **extra: object) -> dict:
+    """Where an input file was read from and its checksum (plus ``extra`` facts), for summary.json."""
+    path = Path(path).resolve()
+    return {"path": str(path), "sha256": file_sha256(path), **extra}

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InquireError
+from ..provenance import file_record
 from .download import cached_download
 from .embedding_folder import PATH_COLUMN, EmbeddingFolder
 from .queries import canonical_split, load_queries
@@ -42,15 +43,25 @@ def _file_names(normalized: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.replace_substring_regex(normalized, r"^.*/", "")
 
 
+def annotations_file(path: str | Path | None = None) -> Path:
+    """The annotations file a run reads: ``path`` if given, else the official one (downloaded once, cached)."""
+    if path is None:
+        return cached_download(ANNOTATIONS_URL, "annotations", what="the INQUIRE annotations", local_flag="--annotations")
+    return Path(path)
+
+
+def source_record(path: str | Path | None) -> dict:
+    """What summary.json records of the annotations used: file, checksum, and the URL when downloaded."""
+    return file_record(annotations_file(path), **({"url": ANNOTATIONS_URL} if path is None else {}))
+
+
 def load_annotations(path: str | Path | None = None) -> pd.DataFrame:
     """The annotations file (downloaded and cached when ``path`` is None), checked row by row.
 
     Returns ``query_id`` (int), ``image_path`` (normalised) and ``image_id`` when present, plus
     ``line`` (the CSV line of each row, for messages).
     """
-    if path is None:
-        path = cached_download(ANNOTATIONS_URL, "annotations", what="the INQUIRE annotations", local_flag="--annotations")
-    path = Path(path)
+    path = annotations_file(path)
     if not path.is_file():
         raise InquireError(f"Annotations file {path} does not exist. Pass the official inquire_annotations.csv.")
     try:

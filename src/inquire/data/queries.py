@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InquireError
+from ..provenance import file_record
 
 QUERY_COLUMNS = ["query_id", "query_text", "supercategory", "category", "iconic_group"]
 #: the packaged official lists: ``OFFICIAL_DIR / f"inquire_queries_{split}.csv"``
@@ -48,6 +49,11 @@ def queries_file(split: str | None = None, path: str | Path | None = None) -> Pa
     if split is None:
         raise InquireError("Give a split or a query file (--queries FILE).")
     return OFFICIAL_DIR / f"inquire_queries_{canonical_split(split)}.csv"
+
+
+def source_record(split: str | None = None, path: str | Path | None = None) -> dict:
+    """What summary.json records of the query list used: file, checksum, packaged or given."""
+    return file_record(queries_file(split, path), packaged=path is None)
 
 
 def load_queries(split: str | None = None, path: str | Path | None = None) -> pd.DataFrame:

@@ -42,6 +42,18 @@ def rerank_files(split: str, data_dir: str | Path | None = None) -> list[Path]:
     return files
 
 
+def source_record(files: list[Path], data_dir: str | Path | None) -> dict:
+    """Where a run's INQUIRE-Rerank files came from: the local copy, or the hub snapshot and its revision.
+
+    ``path`` is the folder a later ``--data`` can point at (for a hub run, the cached snapshot).
+    """
+    root = files[0].parent.parent.resolve()
+    record: dict = {"path": str(root), "files": [{"name": f.name, "bytes": f.stat().st_size} for f in files]}
+    if data_dir is None:
+        record.update(hub=REPO_ID, revision=root.name)  # snapshot folders are named by commit
+    return record
+
+
 def _download(hub_split: str) -> Path:
     from huggingface_hub import snapshot_download
 

@@ -60,7 +60,7 @@ def meta_path(out: Path, index: int) -> Path:
 def write_shard(
     out: Path, shard: Shard, embeddings: np.ndarray, metadata: pa.Table, skipped: list[dict]
 ) -> None:
-    """Commit one shard (see the module notes). ``skipped``: ``{index, image_path, reason}`` per item left out."""
+    """Commit one shard (see the module notes). ``skipped``: ``{index, image_path, file, reason}`` per item left out."""
     if len(embeddings) != metadata.num_rows:
         raise ValueError(
             f"shard {shard.index}: {len(embeddings)} embeddings but {metadata.num_rows} metadata rows"

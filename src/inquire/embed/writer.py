@@ -62,7 +62,7 @@ class ShardWriter:
             np.stack([r for _, r in rows]) if rows else np.zeros((0, self.dim), dtype=np.float32)
         )
         skipped_records = [
-            {"index": i, "image_path": self.source.image_path(i), "reason": reason}
+            {"index": i, "image_path": self.source.image_path(i), "file": self.source.location(i), "reason": reason}
             for i, reason in skipped
         ]
         write_shard(self.out, shard, embeddings, self.source.metadata(positions), skipped_records)

@@ -23,7 +23,7 @@ from ..errors import InquireError
 from . import stats
 from .figures import bar_chart
 from .gallery import RunQueryView, read_annotations, run_views
-from .runs import Run, common_queries, load_runs
+from .runs import Run, common_queries, load_runs, recorded_source
 from .thumbnails import folder_thumbnails, rerank_thumbnails
 
 BREAKDOWNS = {"supercategory": "Supercategory", "category": "Category", "iconic_group": "Iconic group"}
@@ -59,7 +59,8 @@ def write_report(
 
     ``figures_dir`` defaults to ``<out stem>_figures/`` beside the report. ``data_dir`` (a local
     INQUIRE-Rerank copy) and ``images_root`` (an image folder) supply thumbnails;
-    ``annotations_path`` names the relevant images a Fullrank or custom run missed.
+    ``annotations_path`` names the relevant images a Fullrank or custom run missed. Each left out
+    is taken from where the runs recorded their data (``summary.json`` ``sources``), if it still exists.
     """
     if top < 1 or missed < 0:
         raise InquireError("--top must be at least 1 and --missed at least 0.")
@@ -70,6 +71,10 @@ def write_report(
     figures_dir = Path(figures_dir) if figures_dir is not None else out.with_name(out.stem + "_figures")
     runs = load_runs(run_dirs)
     query_ids, notes = common_queries(runs, intersection=intersection)
+    data_dir, images_root, annotations_path = (
+        _given_or_recorded(given, runs, key, notes)
+        for given, key in ((data_dir, "rerank_data"), (images_root, "images"), (annotations_path, "annotations"))
+    )
     subsets = [run.per_query.loc[query_ids] for run in runs]
 
     overall = [_overall(run, sub, n_resamples, seed) for run, sub in zip(runs, subsets)]
@@ -146,6 +151,15 @@ def _figures(
 
 def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _given_or_recorded(given: Path | None, runs: list[Run], key: str, notes: list[str]) -> Path | None:
+    if given is not None:
+        return Path(given)
+    recorded, note = recorded_source(runs, key)
+    if note:
+        notes.append(note[0].upper() + note[1:] + ".")
+    return recorded
 
 
 def _thumbnails(

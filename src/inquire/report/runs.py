@@ -215,3 +215,21 @@ def _id_order(query_id: str) -> tuple[int, float | str]:
         return (0, float(query_id))
     except ValueError:
         return (1, query_id)
+
+
+def recorded_source(runs: list[Run], key: str) -> tuple[Path | None, str | None]:
+    """A data source the runs recorded in ``summary.json`` (``sources[key]``) that still exists, and a note.
+
+    Lets ``inquire report`` find thumbnails and annotations without the flags the runs were made
+    with. The first run's record that exists on disk wins; a record that no longer exists is said.
+    """
+    gone = []
+    for run in runs:
+        entry = (run.summary.get("sources") or {}).get(key)
+        path = entry.get("path") if isinstance(entry, dict) else entry
+        if not isinstance(path, str):
+            continue
+        if Path(path).exists():
+            return Path(path), f"{key.replace('_', ' ')} from {run.path / 'summary.json'}: {path}"
+        gone.append(path)
+    return None, (f"the {key.replace('_', ' ')} the runs recorded ({gone[0]}) no longer exists" if gone else None)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..data import rerank as rerank_data
 from ..data.decode import DecodeError, decode_image
+from ..data.image_files import DROPPED_EXTENSION, find_image_file
 
 #: Longest side of a thumbnail in pixels; about 4 KB per image at this size and quality.
 THUMB_SIZE = 128
@@ -47,9 +48,10 @@ def rerank_thumbnails(data_dir: Path, split: str, image_ids: Iterable[str]) -> t
 
 
 def image_file(root: Path, image_path: str) -> Path:
-    """Where an image of a collection lies: the path as given if that file exists, else with ``.jpg``."""
-    given = root / image_path
-    return given if given.is_file() else given.with_name(given.name + ".jpg")
+    """Where an image of a collection lies (:func:`~inquire.data.image_files.find_image_file`);
+    the ``.jpg`` path, which then fails to decode with "not found", when no file matches."""
+    found = find_image_file(root, image_path)
+    return found if found is not None else root / (image_path + DROPPED_EXTENSION)
 
 
 def folder_thumbnails(root: Path, image_paths: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:

@@ -2,10 +2,8 @@
 
 The server never opens a path a client sends: a client names a row of the collection, the row
 gives the metadata's ``image_path``, and the file is looked up under the images root and must
-stay inside it. Metadata paths carry no extension (as in the published iNat24 set), so the file
-is ``ROOT/<image_path>`` as given (folder collections keep an extension when two files share a
-stem), else with a common image extension (``.jpg`` first: iNat24), else the single file that
-matches ``<image_path>.*``.
+stay inside it. The file is found by the collection's naming rule
+(:func:`inquire.data.image_files.find_image_file`: ``ROOT/<image_path>``, else with ``.jpg``).
 
 Thumbnails (longest side :data:`THUMB_SIZE`, JPEG) are written atomically under
 ``cache_root()/thumbnails/<collection hash>/``, so a page of 200 results costs one decode per
@@ -14,7 +12,6 @@ image once and a file read ever after.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import threading
@@ -23,6 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..data.decode import DecodeError, decode_image
+from ..data.image_files import find_image_file
 from ..paths import cache_root
 
 THUMB_SIZE = 320
@@ -46,14 +44,9 @@ class ImageStore:
 
     def file(self, image_path: str) -> Path:
         """The file of a metadata ``image_path``, confined to the images root."""
-        base = self.root / image_path
-        candidates = [base] + [base.with_name(base.name + ext) for ext in MEDIA_TYPES]
-        for path in candidates:
-            if path.is_file():
-                return self._inside(path)
-        matches = [p for p in glob.glob(glob.escape(str(base)) + ".*") if Path(p).suffix.lower() in MEDIA_TYPES]
-        if len(matches) == 1:
-            return self._inside(Path(matches[0]))
+        path = find_image_file(self.root, image_path, set(MEDIA_TYPES))
+        if path is not None:
+            return self._inside(path)
         raise ImageNotFound(f"no image file for {image_path!r} under the images root")
 
     def _inside(self, path: Path) -> Path:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..data.queries import canonical_split, normalize_text
 from ..errors import InquireError
-from .rerank import load_split
+from .rerank import load_split, split_sources
 from .results import default_out_dir, summarize, write_outputs
 from .runfile import read_run as read_run_file
 from .runfile import row_refs
@@ -98,13 +98,14 @@ def evaluate_run(
     split = canonical_split(split)
     run_path = Path(run_path)
     run = read_run(run_path)
-    _, labels = load_split(split, data_dir, queries_path)
+    files, labels = load_split(split, data_dir, queries_path)
     merged = check_rerank_run(run, labels, run_path)
     per_query, _ = score_run(merged, k=k)
     per_query = with_query_info(per_query, labels)
     summary = summarize(
         per_query, task="rerank", split=split, model=run_path.stem if run_path.stem != "run" else run_path.parent.name,
         k=k, run_file=str(run_path), n_candidates=int(len(merged)),
+        sources=split_sources(files, data_dir, split, queries_path),
     )
     out = Path(out_dir) if out_dir is not None else default_out_dir("evaluate", split, run_path.parent.name + "-" + run_path.stem)
     write_outputs(out, summary, per_query)

@@ -14,7 +14,6 @@ same queries (cached alike) and reports its recall against it.
 from __future__ import annotations
 
 import hashlib
-from glob import escape as glob_escape
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +21,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..data.annotations import annotations_for, load_annotations, match_rows, other_split_ids
+from ..data.annotations import source_record as annotations_source
 from ..data.embedding_folder import PATH_COLUMN, EmbeddingFolder
+from ..data.image_files import find_image_file
 from ..data.queries import canonical_split, load_queries, normalize_text
+from ..data.queries import source_record as queries_source
 from ..embed.cache import CachedEmbeddings
 from ..errors import InquireError
 from ..index import exact_search, load_index, recall_at_k
@@ -127,6 +129,7 @@ def run_fullrank(
     summary = summarize(
         per_query, task="fullrank", split=split, model=name, k=k,
         embeddings={"path": str(folder.path), "n_rows": folder.n_rows, "dim": folder.dim, "dtype": str(folder.dtype)},
+        sources=_sources(folder, images, split, queries_path, annotations_path),
         search=search_info,
         n_candidates=int((run["rank"] <= k).sum()),
         **_annotation_report(ann, match, n_other, queries),
@@ -157,12 +160,15 @@ def _embed_images(images: str | Path | None, model: str, **settings) -> Path:
     return out
 
 
-def _find_image(root: Path, key: str) -> Path | None:
-    """The photo of ``image_path`` ``key``: the published paths drop '.jpg'; other sources keep or drop theirs."""
-    for candidate in (root / f"{key}.jpg", root / key):
-        if candidate.is_file():
-            return candidate
-    return next((p for p in sorted(root.glob(f"{glob_escape(key)}.*")) if p.is_file()), None)
+def _sources(folder: EmbeddingFolder, images: str | Path | None, split: str, queries_path: str | Path | None,
+             annotations_path: str | Path | None) -> dict:
+    """What ``summary.json`` records of where a Fullrank run's data came from (``inquire report`` reads it back)."""
+    out: dict = {"embeddings": str(folder.path.resolve()), "queries": queries_source(split, queries_path),
+                 "annotations": annotations_source(annotations_path)}
+    if images is not None:
+        root = Path(images)
+        out["images"] = str((root.parent if root.is_file() else root).resolve())  # a train.json: its folder
+    return out
 
 
 def _images_root(images: str | Path | None) -> Path:
@@ -238,7 +244,7 @@ def _rerank(run: pd.DataFrame, folder: EmbeddingFolder, spec: str, from_k: int, 
 
     def payloads(wanted: set):
         for key in wanted:
-            f = _find_image(images_root, key)
+            f = find_image_file(images_root, key)
             if f is not None:
                 yield key, f
 

@@ -17,7 +17,9 @@ import pandas as pd
 import pyarrow as pa
 
 from ..data.annotations import annotations_for, load_annotations, normalize_paths, other_split_ids
+from ..data.annotations import source_record as annotations_source
 from ..data.queries import attach_query_ids, canonical_split, load_queries
+from ..data.queries import source_record as queries_source
 from ..errors import InquireError
 from .results import default_out_dir, summarize, write_outputs
 from .runfile import read_run, row_refs
@@ -101,6 +103,7 @@ def evaluate_fullrank_run(
     summary = summarize(
         per_query, task="fullrank", split=split, model=path.stem if path.stem != "run" else path.parent.name,
         k=k, run_file=str(path), n_rows=len(table), n_annotations=len(ann), annotations_other_queries=n_other,
+        sources={"queries": queries_source(split, queries_path), "annotations": annotations_source(annotations_path)},
     )
     out = Path(out_dir) if out_dir is not None else default_out_dir("evaluate", split, path.parent.name + "-" + path.stem)
     write_outputs(out, summary, per_query)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..data import rerank as rerank_data
 from ..data.queries import attach_query_ids, canonical_split, load_queries
+from ..data.queries import source_record as queries_source
 from ..embed.cache import CachedEmbeddings
 from ..errors import InquireError
 from ..timing import Stopwatch
@@ -28,6 +29,11 @@ def load_split(split: str, data_dir: str | Path | None, queries_path: str | Path
     info = attach_query_ids(labels["query"], load_queries(split, queries_path), source=str(files[0].parent))
     labels = labels.drop(columns=[c for c in ("supercategory", "category", "iconic_group") if c in labels])
     return files, labels.merge(info, on="query", how="left", validate="many_to_one")
+
+
+def split_sources(files: list[Path], data_dir: str | Path | None, split: str, queries_path: str | Path | None) -> dict:
+    """What ``summary.json`` records of where a Rerank run's data came from (``inquire report`` reads it back)."""
+    return {"rerank_data": rerank_data.source_record(files, data_dir), "queries": queries_source(split, queries_path)}
 
 
 def run_rerank(
@@ -86,6 +92,7 @@ def run_rerank(
         labels, clock, split=split, model=embeddings.spec, k=k, out_dir=out_dir,
         n_images=len(image_ids), n_images_embedded=embeddings.n_images_embedded,
         n_images_failed=len(failed), images_failed={str(i): r for i, r in failed.items()},
+        sources=split_sources(files, data_dir, split, queries_path),
     )
 
 
@@ -154,6 +161,7 @@ def _run_with_scorer(
         reranker=scorer.identity, n_images=int(labels["inat24_image_id"].nunique()),
         n_scores_missing=len(missing), scores_missing=missing,
         reranker_stats={leaf.spec: leaf.report() for leaf in leaf_scorers(scorer)},
+        sources=split_sources(files, data_dir, split, queries_path),
     )
 
 

@@ -3,12 +3,15 @@
 ======================  ==========================================================  ===========
 format                  SOURCE                                                      image_path
 ======================  ==========================================================  ===========
-``inat``                folder with ``train.json`` (or the JSON file itself)        file_name without extension
+``inat``                folder with ``train.json`` (or the JSON file itself)        file_name, ``.jpg`` dropped
 ``webdataset``          ``x.tar``, a folder of tar shards, ``s-{0000..0099}.tar``   sample key
 ``table``               ``x.parquet``, a folder of parquet files (hub snapshot),    own ``image_path`` column, else
                         or a ``datasets.save_to_disk`` folder                       ``<file stem>/<row>``
-``folder``              any other folder: image files, recursively                  relative path without extension
+``folder``              any other folder: image files, recursively                  relative path, ``.jpg`` dropped
 ======================  ==========================================================  ===========
+
+The naming rule (:mod:`inquire.data.image_files`) drops only ``.jpg``, as the published layout
+does, and keeps any other extension, so a file's ``image_path`` never depends on its neighbours.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from functools import cache, cached_property
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -48,6 +48,10 @@ class ImageSource(ABC):
     def image_path(self, index: int) -> str:
         return self.table.column(IMAGE_PATH)[index].as_py()
 
+    def location(self, index: int) -> str:
+        """Where a user finds item ``index`` to fix it (a file path relative to ``root``, a tar member …)."""
+        return self.image_path(index)
+
     def details(self) -> dict[str, Any]:
         """Source-specific facts for the manifest (files ignored, columns, …)."""
         return {}
@@ -83,21 +87,3 @@ def infer_column(values: Sequence[Any]) -> pa.Array:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array([None if v is None else str(v) for v in values], type=pa.string())
-
-
-@cache
-def image_extensions() -> frozenset[str]:
-    """File extensions (lower case, with the dot) of every format Pillow can decode.
-
-    Stub formats (HDF5, GRIB, BUFR, …) are left out: Pillow recognises them but cannot decode
-    pixels, so a data file beside the photos is an ignored non-image rather than a failed image.
-    """
-    from PIL import Image, ImageFile
-
-    Image.init()
-    decodable = {
-        fmt
-        for fmt, (factory, _) in Image.OPEN.items()
-        if not (isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile))
-    }
-    return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in decodable)

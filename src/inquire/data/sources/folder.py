@@ -12,17 +12,18 @@ import pyarrow as pa
 
 from ..decode import Payload
 from ...errors import InquireError
-from .base import IMAGE_PATH, ImageSource, image_extensions
+from ..image_files import image_extensions, image_path_of
+from .base import IMAGE_PATH, ImageSource
 
 
 class FolderSource(ImageSource):
     """Every file under ``root`` whose extension Pillow decodes (JPEG, PNG, WebP, TIFF, …).
 
-    ``image_path`` is the path relative to ``root`` without its extension, as in the published
-    iNat24 metadata, so a plain copy of the iNat24 ``train/`` tree matches the INQUIRE annotations.
-    Files that differ only by extension (``a.jpg``, ``a.png``) keep their extensions so that every
-    image_path stays unique. Other files are not images of the collection; they are counted by
-    extension in the manifest (``ignored_files``), never silently.
+    ``image_path`` is the path relative to ``root`` with a trailing ``.jpg`` dropped and any other
+    extension kept (:mod:`inquire.data.image_files`), as in the published iNat24 metadata, so a
+    plain copy of the iNat24 ``train/`` tree matches the INQUIRE annotations, and a file's name
+    never depends on its neighbours. Other files are not images of the collection; they are
+    counted by extension in the manifest (``ignored_files``), never silently.
     """
 
     kind = "folder"
@@ -36,9 +37,8 @@ class FolderSource(ImageSource):
                 "whatever else Pillow reads). Point SOURCE at the folder that holds the images."
             )
         self._ignored = dict(sorted(ignored.items()))
-        stems = [os.path.splitext(f)[0] for f in files]
-        count = Counter(stems)
-        keys = [stem if count[stem] == 1 else f for stem, f in zip(stems, files, strict=True)]
+        keys = [image_path_of(f) for f in files]
+        _refuse_clashes(self.root, keys, files)
         self.table = pa.table({IMAGE_PATH: pa.array(keys, type=pa.string())})
         self._files = pa.array(files, type=pa.string())
 
@@ -47,8 +47,22 @@ class FolderSource(ImageSource):
         for rel in self._files[start:stop].to_pylist():
             yield os.path.join(root, rel)
 
+    def location(self, index: int) -> str:
+        return self._files[index].as_py()
+
     def details(self) -> dict[str, Any]:
         return {"ignored_files": self._ignored}
+
+
+def _refuse_clashes(root: Path, keys: list[str], files: list[str]) -> None:
+    """Two files with one image_path (``x.png.jpg`` beside ``x.png``) would share a row name."""
+    count = Counter(keys)
+    clashes = [f for k, f in zip(keys, files, strict=True) if count[k] > 1]
+    if clashes:
+        raise InquireError(
+            f"Files under {root} would share an image_path ({', '.join(clashes[:4])}): a trailing '.jpg' is "
+            "dropped from names, so rename one of each pair."
+        )
 
 
 _COMMON = {".jpg", ".jpeg", ".png", ".webp"}

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from ..decode import Payload
 from ...errors import InquireError
+from ..image_files import image_path_of
 from .base import IMAGE_PATH, ImageSource, infer_column
 
 #: image fields copied into the output (``id`` becomes ``image_id``), in this order
@@ -36,8 +37,8 @@ IMAGE_FIELDS = [
 class INatSource(ImageSource):
     """Images named by ``json_path`` (files relative to its folder).
 
-    ``image_path`` is ``file_name`` without its extension, as in the published iNat24 embedding
-    metadata and the INQUIRE annotations. Columns: image_id, the image fields above, category_id,
+    ``image_path`` is ``file_name`` with its ``.jpg`` dropped (:mod:`inquire.data.image_files`),
+    as in the published iNat24 embedding metadata and the INQUIRE annotations. Columns: image_id, the image fields above, category_id,
     then every category field (``name`` renamed ``category_name``; kingdom … genus, supercategory,
     …). An image with several annotations takes the category of its first one (iNat has one each).
     """
@@ -52,7 +53,7 @@ class INatSource(ImageSource):
         self._files = pa.array([im["file_name"] for im in images], type=pa.string())
         columns: dict[str, pa.Array] = {
             IMAGE_PATH: pa.array(
-                [os.path.splitext(im["file_name"])[0] for im in images], type=pa.string()
+                [image_path_of(im["file_name"]) for im in images], type=pa.string()
             ),
             "image_id": infer_column([im["id"] for im in images]),
         }
@@ -71,6 +72,9 @@ class INatSource(ImageSource):
         root = str(self.root)
         for rel in self._files[start:stop].to_pylist():
             yield os.path.join(root, rel)
+
+    def location(self, index: int) -> str:
+        return self._files[index].as_py()
 
     def details(self) -> dict[str, Any]:
         return {"json": self.json_path.name, "n_without_category": self._n_unlabelled}

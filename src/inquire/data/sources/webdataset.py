@@ -19,7 +19,8 @@ import pyarrow as pa
 
 from ..decode import FileSlice, Payload, Unavailable
 from ...errors import InquireError
-from .base import IMAGE_PATH, ImageSource, image_extensions
+from ..image_files import image_extensions
+from .base import IMAGE_PATH, ImageSource
 
 _BRACES = re.compile(r"\{(\d+)\.\.(\d+)\}")
 
@@ -78,6 +79,9 @@ class WebDatasetSource(ImageSource):
                     values.append(raw.decode("utf-8", errors="replace"))
             table = table.append_column(ext, pa.array(values, type=pa.string()))
         return table
+
+    def location(self, index: int) -> str:
+        return f"{self.table.column('tar')[index].as_py()} (sample {self.image_path(index)})"
 
     def details(self) -> dict[str, Any]:
         return {
