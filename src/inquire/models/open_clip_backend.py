@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import difflib
+
 import torch
 
 from ..errors import InquireError
 from .base import Embedder, ImageTransform
+from .text_fast import CausalTextTower
 
 
 class OpenClipEmbedder(Embedder):
@@ -39,6 +41,8 @@ class OpenClipEmbedder(Embedder):
             )
         self._model = model.eval()
         self._transform = transform
+        # None for towers where only the full pass is exact (SigLIP, CoCa, …): see text_fast
+        self.text_fast_path = CausalTextTower.of(self._model)
 
     @property
     def image_transform(self) -> ImageTransform:
@@ -48,7 +52,10 @@ class OpenClipEmbedder(Embedder):
         return self._model.encode_image(pixels)
 
     def _encode_texts(self, texts: list[str]) -> torch.Tensor:
-        return self._model.encode_text(self._tokenizer(texts).to(self.device))
+        tokens = self._tokenizer(texts).to(self.device)
+        if self.text_fast_path is not None:
+            return self.text_fast_path.encode(tokens)
+        return self._model.encode_text(tokens)
 
 
 
