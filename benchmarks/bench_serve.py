@@ -1,21 +1,29 @@
-"""Latency and throughput of the search app (``inquire serve``) on a 1,000,000-image collection.
+"""Latency and throughput of the search app (``inquire serve``) at the iNat24 scale, against the code it replaces.
 
-Writes a synthetic collection in the published layout (float16 embeddings clustered like image
-embeddings, iNat24-like metadata: taxonomy, iconic group, date, coordinates, licence), builds a
-full-size ViT-B-32 with random weights as the text model (the cost of encoding a query does not
-depend on the weights), starts ``inquire serve`` as a user would, and measures over loopback:
+Writes a synthetic collection in the published layout: 5,000,000 x 768 float16 rows clustered as
+in ``bench_search.py`` (species-like clusters inside broader groups, low-rank plus isotropic
+noise), with iNat24-like metadata that follows the clusters (taxonomy, iconic group, date,
+coordinates, licence). Builds a ViT-B-32-sized open_clip model with random weights and 768-d
+outputs as the text model (encoding cost does not depend on the weights) and an ivf-pq index with
+``inquire index build``, as a user would. Then, for the code under test and for a baseline (the
+package as it was at ``--baseline``, unpacked with ``git archive`` into --dir and run from there,
+so the repository is only read), it starts ``inquire serve`` as a user starts it and measures
+over loopback HTTP, every request carrying a query text that server has not seen:
 
-1. latency: one client, one request at a time, each a new query text (so no cache helps):
-   p50 and p95 of the whole HTTP request (text encoding + search + response), unfiltered and with
-   a filter (iconic group and date range);
-2. throughput: 16 concurrent clients for --seconds: requests per second sustained, and errors.
+1. start-up with a warm page cache (the index, metadata, embedding and model files are read once
+   before); for the code under test, after a first start that wrote its copy of the metadata
+   (``inquire.serve.metadata.load_table``), whose time is reported too;
+2. one client, one request at a time: p50/p95 of the whole request (text encoding, search,
+   metadata, JSON), unfiltered and with a filter that allows about 5 % of the rows; with the
+   server's own breakdown of its time;
+3. 16 concurrent closed-loop clients: requests per second, p50/p95 and errors;
+4. the server's anonymous (non file-backed) resident memory afterwards;
+5. for the code under test only: "more like this" (a row's own embedding, no model call).
 
-Each is run with exact search and with a FAISS index (ivf-pq, built here if absent).
+    python benchmarks/bench_serve.py --dir /tmp/bench-serve-5m --json serve-5m.json   # writes 7.7 GB, builds the index once
+    python benchmarks/bench_serve.py --dir /tmp/bench-serve-s --n 200000 --requests 20 --seconds 5   # a quick look
 
-    python benchmarks/bench_serve.py --dir /tmp/bench-serve            # 1,000,000 x 512
-    python benchmarks/bench_serve.py --dir /tmp/bench-serve-s --n 100000 --seconds 5
-
-The collection, model and index are kept in --dir for reuse; --cleanup removes them.
+The collection, model, index and baseline are kept in --dir for reuse; --cleanup removes them.
 """
 
 from __future__ import annotations
@@ -37,32 +45,37 @@ import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 GROUPS = ["Plants", "Insects", "Birds", "Fungi", "Reptiles", "Mammals", "Amphibians", "Mollusks", "Arachnids", "Ray-finned Fishes", "Animalia"]
 GROUP_SHARE = [0.37, 0.2, 0.12, 0.06, 0.05, 0.05, 0.04, 0.04, 0.03, 0.02, 0.02]
+#: About 5 % of the rows: one iconic group (the share is printed as measured).
+FILTER_5PCT = {"iconic_group": "Reptiles"}
+#: The commit before issue 11: the search app as it was ("today's code").
+DEFAULT_BASELINE = "a814160"
 
 
-def synthetic_collection(path: Path, n: int, dim: int, shard_rows: int = 250_000, seed: int = 0) -> None:
-    """Embeddings around n/500 cluster centres (a cluster = a species) and metadata that follows them."""
-    spec = {"n": n, "dim": dim, "shard_rows": shard_rows, "seed": seed}
+def synthetic_collection(path: Path, n: int, dim: int, shard_rows: int = 500_000, seed: int = 0) -> None:
+    """bench_search.py's clustered rows (a cluster = a species) with metadata that follows the clusters."""
+    from bench_search import _model, _sample
+
+    spec = {"n": n, "dim": dim, "shard_rows": shard_rows, "seed": seed, "rows": "bench_search"}
     done = path / "done.json"
     if done.is_file() and json.loads(done.read_text()) == spec:
         return
-    shutil.rmtree(path / "img_emb", ignore_errors=True)
-    shutil.rmtree(path / "metadata", ignore_errors=True)
+    shutil.rmtree(path, ignore_errors=True)
     (path / "img_emb").mkdir(parents=True)
     (path / "metadata").mkdir()
-    rng = np.random.default_rng(seed)
-    n_species = max(1, n // 500)
-    centres = _unit(rng.standard_normal((n_species, dim), dtype=np.float32))
-    species_group = rng.choice(len(GROUPS), n_species, p=GROUP_SHARE)
+    centres, basis = _model(n, dim, seed)
+    rng = np.random.default_rng(seed + 1)
+    species_group = rng.choice(len(GROUPS), len(centres), p=GROUP_SHARE)
     for s, lo in enumerate(range(0, n, shard_rows)):
         rows = min(shard_rows, n - lo)
-        species = rng.integers(0, n_species, rows)
+        species = rng.integers(0, len(centres), rows)
         emb = np.lib.format.open_memmap(path / "img_emb" / f"img_emb_{s}.npy", "w+", np.float16, (rows, dim))
         for a in range(0, rows, 50_000):
             sp = species[a : a + 50_000]
-            emb[a : a + len(sp)] = _unit(centres[sp] + 0.9 * rng.standard_normal((len(sp), dim), dtype=np.float32) / np.sqrt(dim))
+            emb[a : a + len(sp)] = _sample(rng, centres[sp], basis, len(sp))  # one centre per row, in order
         emb.flush()
         del emb
         ids = np.arange(lo, lo + rows)
@@ -81,11 +94,8 @@ def synthetic_collection(path: Path, n: int, dim: int, shard_rows: int = 250_000
             "supercategory": pa.array([GROUPS[g] for g in species_group[species]]),
         })
         pq.write_table(table, path / "metadata" / f"metadata_{s}.parquet")
+        print(f"  shard {s}: {lo + rows:,} rows written", flush=True)
     done.write_text(json.dumps(spec))
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
 def query_texts() -> list[str]:
@@ -97,20 +107,47 @@ def query_texts() -> list[str]:
     return texts
 
 
-class Server:
-    """``inquire serve`` in a subprocess on a free loopback port."""
+def baseline_source(ref: str, into: Path) -> Path:
+    """The package's ``src`` at ``ref``, unpacked once with ``git archive`` (the repository is only read)."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", ref], check=True, capture_output=True, text=True).stdout.strip()
+    src = into / f"baseline-{commit}"
+    if not (src / "src" / "inquire" / "__init__.py").is_file():
+        shutil.rmtree(src, ignore_errors=True)
+        src.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "src"], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    return src / "src"
 
-    def __init__(self, args: list[str], log: Path):
+
+def warm_page_cache(paths: list[Path]) -> None:
+    """Read files once so that start-up is measured with a warm page cache, as the issue asks."""
+    for p in paths:
+        with open(p, "rb") as f:
+            while f.read(1 << 24):
+                pass
+
+
+class Server:
+    """``inquire serve`` in a subprocess on a free loopback port; ``pythonpath`` runs another copy of the package."""
+
+    def __init__(self, args: list[str], log: Path, pythonpath: Path | None = None, cache: Path | None = None):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
+        env = os.environ.copy()
+        if pythonpath is not None:
+            env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), *filter(None, [env.get("PYTHONPATH")])])
+        if cache is not None:
+            env["INQUIRE_CACHE_DIR"] = str(cache)
+        self.started = time.perf_counter()
         with open(log, "w") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "inquire.cli", "serve", *args, "--port", str(self.port)],
-                                         stdout=out, stderr=subprocess.STDOUT)
+                                         stdout=out, stderr=subprocess.STDOUT, env=env)
 
-    def wait(self, timeout: float = 600) -> None:
+    def wait(self, timeout: float = 900) -> float:
+        """Seconds from the process start to its first answer."""
         import httpx
 
         deadline = time.monotonic() + timeout
@@ -119,9 +156,9 @@ class Server:
                 raise SystemExit(f"inquire serve exited:\n{self.log.read_text()}")
             try:
                 if httpx.get(self.base + "/api/info", timeout=5).status_code == 200:
-                    return
+                    return time.perf_counter() - self.started
             except httpx.TransportError:
-                time.sleep(0.5)
+                time.sleep(0.05)
         raise SystemExit(f"inquire serve did not start within {timeout} s")
 
     def rss_anon_gb(self) -> float:
@@ -135,50 +172,30 @@ class Server:
         self.proc.wait(timeout=60)
 
 
-def metadata_costs(collection: Path) -> dict:
-    """In this process: time and memory to hold the metadata as columns, and the time of one filter."""
-    import datetime as dt
-
-    import pyarrow as pa
-
-    from inquire.data.embedding_folder import EmbeddingFolder
-    from inquire.serve.filters import Filters, build_mask
-    from inquire.serve.metadata import Metadata
-
-    before = pa.total_allocated_bytes()
-    start = time.perf_counter()
-    meta = Metadata(pa.concat_tables([t for _, t in EmbeddingFolder(collection).iter_metadata()]))
-    load_s = time.perf_counter() - start
-    arrow_gb = (pa.total_allocated_bytes() - before) / 1e9
-    numpy_gb = sum(a.nbytes for a in (meta.latitude, meta.longitude, meta.day, meta.iconic.codes)) / 1e9
-    numpy_gb += sum(c.codes.nbytes for c in meta.taxonomy.values()) / 1e9
-    f = Filters(iconic_group="Birds", date_from=dt.date(2015, 1, 1), lat_min=-30.0, lat_max=60.0)
-    times = []
-    for _ in range(20):
-        start = time.perf_counter()
-        mask = build_mask(meta, f)
-        times.append(time.perf_counter() - start)
-    return {"load_s": round(load_s, 1), "arrow_gb": round(arrow_gb, 2), "filter_columns_gb": round(numpy_gb, 3),
-            "filter_ms": round(1e3 * float(np.median(times)), 1), "allowed_fraction": round(float(mask.mean()), 4)}
+def _pct(ms: list[float], p: float) -> float:
+    return round(float(np.percentile(np.asarray(ms), p)), 1) if ms else float("nan")
 
 
-def latency(base: str, texts: list[str], extra: dict, k: int) -> dict:
-    """One request at a time; every text new to the server."""
+def latency(base: str, bodies: list[dict]) -> dict:
+    """One request at a time; the server's own breakdown (median of each stage) beside the wall times."""
     import httpx
 
-    wall, encode, search = [], [], []
+    wall, stages, sizes, allowed = [], {}, [], []
     with httpx.Client(base_url=base, timeout=120) as client:
-        for text in texts:
+        for body in bodies:
             start = time.perf_counter()
-            r = client.post("/api/search", json={"q": text, "k": k, **extra})
-            wall.append(time.perf_counter() - start)
+            r = client.post("/api/search", json=body)
+            wall.append(1e3 * (time.perf_counter() - start))
             r.raise_for_status()
-            t = r.json()["timings_ms"]
-            encode.append(t["encode"])
-            search.append(t["search"] + t["filter"])
-    ms = 1e3 * np.asarray(wall)
-    return {"requests": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
-            "server_encode_p50_ms": round(float(np.median(encode)), 1), "server_search_p50_ms": round(float(np.median(search)), 1)}
+            data = r.json()
+            sizes.append(len(r.content))
+            allowed.append(data["n_allowed"] / data["n_images"])
+            for name, ms in data["timings_ms"].items():
+                stages.setdefault(name, []).append(ms)
+    server = {name: round(float(np.median(v)), 1) for name, v in stages.items()}
+    return {"requests": len(wall), "p50_ms": _pct(wall, 50), "p95_ms": _pct(wall, 95), "server_p50_ms": server,
+            "http_and_json_p50_ms": round(_pct(wall, 50) - server.get("total", 0.0), 1),
+            "response_kb": round(float(np.median(sizes)) / 1e3, 1), "allowed_fraction": round(float(np.mean(allowed)), 4)}
 
 
 def throughput(base: str, texts: list[str], clients: int, seconds: float, k: int) -> dict:
@@ -197,7 +214,7 @@ def throughput(base: str, texts: list[str], clients: int, seconds: float, k: int
                 r = await client.post("/api/search", json={"q": f"{texts[i % len(texts)]} ({i})", "k": k})
                 if r.status_code == 200:
                     done += 1
-                    lat.append(time.perf_counter() - start)
+                    lat.append(1e3 * (time.perf_counter() - start))
                 else:
                     errors.append(f"{r.status_code}: {r.text[:200]}")
             except httpx.HTTPError as exc:
@@ -210,78 +227,130 @@ def throughput(base: str, texts: list[str], clients: int, seconds: float, k: int
             return time.perf_counter() - start
 
     wall = asyncio.run(main())
-    ms = 1e3 * np.asarray(lat) if lat else np.asarray([np.nan])
     return {"clients": clients, "seconds": round(wall, 1), "requests": done, "errors": len(errors), "first_errors": errors[:3],
-            "requests_per_s": round(done / wall, 2), "p50_ms": round(float(np.percentile(ms, 50)), 1),
-            "p95_ms": round(float(np.percentile(ms, 95)), 1)}
+            "requests_per_s": round(done / wall, 2), "p50_ms": _pct(lat, 50), "p95_ms": _pct(lat, 95)}
+
+
+def run_server(name: str, serve_args: list[str], log: Path, texts: list[str], args, pythonpath: Path | None) -> dict:
+    """Start one server, measure everything on it, stop it."""
+    n = args.requests
+    cache = args.dir / f"cache-{name}"
+    first = None
+    if name == "current":  # a first start writes the metadata copy that later starts map
+        shutil.rmtree(cache, ignore_errors=True)
+        server = Server(serve_args, log, pythonpath, cache)
+        first = server.wait()
+        server.stop()
+    server = Server(serve_args, log, pythonpath, cache)
+    try:
+        startup = server.wait()
+        latency(server.base, [{"q": f"warm-up query {i}", "k": args.k} for i in range(5)])
+        plain = latency(server.base, [{"q": t, "k": args.k} for t in texts[:n]])
+        filtered = latency(server.base, [{"q": t, "k": args.k, **FILTER_5PCT} for t in texts[n : 2 * n]])
+        out = {"startup_s": round(startup, 1), "latency": plain, "latency_filter_5pct": filtered}
+        if first is not None:
+            out["startup_first_s"] = round(first, 1)
+        if name == "current":
+            import httpx
+
+            rows = httpx.post(server.base + "/api/search", json={"q": texts[0], "k": n}, timeout=120).json()["results"]
+            out["latency_like"] = latency(server.base, [{"like": r["row"], "k": args.k} for r in rows])
+        out["throughput"] = throughput(server.base, texts, args.clients, args.seconds, args.k)
+        out["server_rss_anon_gb"] = round(server.rss_anon_gb(), 2)
+    finally:
+        server.stop()
+    return out
+
+
+def _ratio(old: float, new: float) -> str:
+    return f"{old / new:.2f}x" if new and np.isfinite(new) and np.isfinite(old) else "-"
+
+
+def report(results: dict) -> None:
+    """Each figure beside the baseline's, with the ratio (baseline / current; > 1 is better for times)."""
+    base, cur = results["baseline"], results["current"]
+    rows = [
+        ("one client, p50 ms", base["latency"]["p50_ms"], cur["latency"]["p50_ms"], "<= 50"),
+        ("one client, p95 ms", base["latency"]["p95_ms"], cur["latency"]["p95_ms"], "<= 100"),
+        ("5 % filter, p50 ms", base["latency_filter_5pct"]["p50_ms"], cur["latency_filter_5pct"]["p50_ms"], "<= 150"),
+        ("5 % filter, p95 ms", base["latency_filter_5pct"]["p95_ms"], cur["latency_filter_5pct"]["p95_ms"], ""),
+        (f"{cur['throughput']['clients']} clients, p95 ms", base["throughput"]["p95_ms"], cur["throughput"]["p95_ms"], ""),
+        ("start-up s (warm page cache)", base["startup_s"], cur["startup_s"], "<= 15"),
+    ]
+    print(f"\n{'measurement':34} {'baseline':>10} {'current':>10} {'ratio':>7}  target")
+    for label, old, new, target in rows:
+        print(f"{label:34} {old:>10} {new:>10} {_ratio(old, new):>7}  {target}")
+    bt, ct = base["throughput"], cur["throughput"]
+    print(f"{'requests/s (' + str(ct['clients']) + ' clients)':34} {bt['requests_per_s']:>10} {ct['requests_per_s']:>10} "
+          f"{_ratio(ct['requests_per_s'], bt['requests_per_s']):>7}  errors {bt['errors']} / {ct['errors']}")
+    print(f"{'server RssAnon GB':34} {base['server_rss_anon_gb']:>10} {cur['server_rss_anon_gb']:>10}")
+    print(f"{'first start-up s (writes metadata copy)':34} {'':>10} {cur.get('startup_first_s', float('nan')):>10}")
+    print(f"{'response KB (k=' + str(results['k']) + ')':34} {base['latency']['response_kb']:>10} {cur['latency']['response_kb']:>10}")
+    for name in ("baseline", "current"):
+        lat = results[name]["latency"]
+        print(f"{name} server time, p50 per stage (ms): {lat['server_p50_ms']}; HTTP + JSON outside it: {lat['http_and_json_p50_ms']} ms")
+    if "latency_like" in cur:
+        like = cur["latency_like"]
+        print(f"more like this (no model call): p50 {like['p50_ms']} ms, p95 {like['p95_ms']} ms; server {like['server_p50_ms']}")
+    print(f"5 % filter: {100 * cur['latency_filter_5pct']['allowed_fraction']:.2f} % of rows allowed; load average {os.getloadavg()}")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dir", type=Path, required=True, help="where to keep the collection, model and index (~1.2 GB at 1M x 512)")
-    ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--dim", type=int, default=512, help="embedding dimension (512 = ViT-B-32)")
-    ap.add_argument("--model", help="text model spec (default: a full-size ViT-B-32 with random weights, built in --dir)")
+    ap.add_argument("--dir", type=Path, required=True, help="where to keep the collection, model, index and baseline (~8.5 GB at 5M x 768)")
+    ap.add_argument("--n", type=int, default=5_000_000)
+    ap.add_argument("--dim", type=int, default=768, help="embedding dimension (768 as the published iNat24 embeddings)")
+    ap.add_argument("--model", help="text model spec (default: a ViT-B-32-sized open_clip model with random weights, built in --dir)")
+    ap.add_argument("--kind", default="ivf-pq", help="FAISS index kind, built with `inquire index build` if absent")
+    ap.add_argument("--baseline", default=DEFAULT_BASELINE, help="git ref of the code to compare with (default: before issue 11)")
+    ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--requests", type=int, default=60, help="sequential requests per latency measurement")
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=20.0, help="duration of each throughput measurement")
     ap.add_argument("--k", type=int, default=50)
-    ap.add_argument("--kinds", default="exact,ivf-pq", help="exact and/or FAISS index kinds")
+    ap.add_argument("--prepare-only", action="store_true", help="write the collection, model and index, then stop")
     ap.add_argument("--cleanup", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
 
     import builders
 
-    from inquire.data.embedding_folder import EmbeddingFolder
-    from inquire.index import build_index
-    from inquire.index.faiss_index import index_paths
-
     args.dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     collection = args.dir / f"collection-{args.n}x{args.dim}"
     synthetic_collection(collection, args.n, args.dim)
-    print(f"collection: {args.n:,} x {args.dim} in {collection} ({time.perf_counter() - start:.0f} s to write or reuse)", flush=True)
+    print(f"collection: {args.n:,} x {args.dim} float16 in {collection} ({time.perf_counter() - start:.0f} s to write or reuse)", flush=True)
     model = args.model
     if model is None:
-        model_dir = args.dir / "vit-b-32-random"
+        model_dir = args.dir / f"vit-b-32-random-{args.dim}"
         model = f"open_clip:local-dir:{model_dir.resolve()}"
         if not (model_dir / "open_clip_config.json").is_file():
-            builders.build_open_clip_vit_b32(model_dir)
-    texts = query_texts()
-    results: dict = {"n": args.n, "dim": args.dim, "k": args.k, "cpus": os.cpu_count(), "model": model}
-    results["metadata"] = metadata_costs(collection)
-    print(f"metadata: {results['metadata']}", flush=True)
-    for kind in [k for k in args.kinds.split(",") if k]:
-        serve_args = ["--embeddings", str(collection), "--model", model, "--device", "cpu",
-                      "--labels", str(args.dir / "labels.sqlite")]
-        if kind != "exact":
-            index = index_paths(collection, kind)[0]
-            if not index.is_file():
-                t = time.perf_counter()
-                build_index(EmbeddingFolder(collection), kind)
-                print(f"{kind} index built in {time.perf_counter() - t:.0f} s", flush=True)
-            serve_args += ["--index", str(index)]
+            builders.build_open_clip_vit_b32(model_dir, embed_dim=args.dim)
+    index = collection / "index" / f"{args.kind}.faiss"
+    if not index.is_file():
         t = time.perf_counter()
-        server = Server(serve_args, args.dir / f"serve-{kind}.log")
-        try:
-            server.wait()
-            startup = time.perf_counter() - t
-            warm = [f"warm-up query {i}" for i in range(5)]
-            latency(server.base, warm, {}, args.k)  # page in the embeddings or index lists
-            n = args.requests
-            plain = latency(server.base, texts[:n], {}, args.k)
-            filtered = latency(server.base, texts[n : 2 * n], {"iconic_group": "Birds", "date_from": "2015-01-01"}, args.k)
-            load = throughput(server.base, texts, args.clients, args.seconds, args.k)
-            results[kind] = {"startup_s": round(startup, 1), "latency": plain, "latency_filtered": filtered,
-                             "throughput": load, "server_rss_anon_gb": round(server.rss_anon_gb(), 2)}
-        finally:
-            server.stop()
-        r = results[kind]
-        print(f"{kind}: p50 {plain['p50_ms']} ms, p95 {plain['p95_ms']} ms (server: encode {plain['server_encode_p50_ms']} ms, "
-              f"search {plain['server_search_p50_ms']} ms); filtered p50 {filtered['p50_ms']} ms, p95 {filtered['p95_ms']} ms; "
-              f"{args.clients} clients: {load['requests_per_s']} requests/s, {load['errors']} errors, p95 {load['p95_ms']} ms; "
-              f"server RssAnon {r['server_rss_anon_gb']} GB; startup {r['startup_s']} s", flush=True)
+        subprocess.run([sys.executable, "-m", "inquire.cli", "index", "build", str(collection), "--kind", args.kind], check=True)
+        print(f"{args.kind} index built in {time.perf_counter() - t:.0f} s", flush=True)
+    if args.prepare_only:
+        return 0
+    texts = query_texts()
+    results: dict = {"n": args.n, "dim": args.dim, "k": args.k, "cpus": os.cpu_count(), "model": model, "index": str(index),
+                     "filter_5pct": FILTER_5PCT, "baseline_ref": args.baseline}
+    serve_args = ["--embeddings", str(collection), "--model", model, "--device", "cpu", "--index", str(index),
+                  "--labels", str(args.dir / "labels.sqlite")]
+    model_files = list(Path(model.removeprefix("open_clip:local-dir:")).glob("*")) if args.model is None else []
+    variants = [("current", None)] if args.skip_baseline else [("baseline", baseline_source(args.baseline, args.dir)), ("current", None)]
+    for name, pythonpath in variants:
+        warm_page_cache([index, *sorted((collection / "metadata").glob("*.parquet")), *sorted((collection / "img_emb").glob("*.npy")), *model_files])
+        results[name] = run_server(name, serve_args, args.dir / f"serve-{name}.log", texts, args, pythonpath)
+        r = results[name]
+        print(f"{name}: p50 {r['latency']['p50_ms']} ms, p95 {r['latency']['p95_ms']} ms (server {r['latency']['server_p50_ms']}); "
+              f"5 % filter p50 {r['latency_filter_5pct']['p50_ms']} ms; {r['throughput']['clients']} clients "
+              f"{r['throughput']['requests_per_s']}/s, p95 {r['throughput']['p95_ms']} ms, {r['throughput']['errors']} errors; "
+              f"start-up {r['startup_s']} s; RssAnon {r['server_rss_anon_gb']} GB", flush=True)
+    results["load_average"] = os.getloadavg()
+    if "baseline" in results:
+        report(results)
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

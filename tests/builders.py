@@ -17,12 +17,14 @@ Artifacts:
 * :func:`build_rerank_dataset` -- an ``evendrow/INQUIRE-Rerank`` style folder
   (``data/<split>-00000-of-00001.parquet``) written with the ``datasets`` library.
 
-Demo: ``python tests/builders.py demo OUT_DIR``.
+The generated images, their metadata, the rows of a Rerank split and the tiny open_clip model
+come from the package (:mod:`inquire.data.synthetic`, :mod:`inquire.tasks.demo`, which
+``inquire demo`` builds its offline try-out with); this module adds the real photos and
+writes through ``datasets``, an independent check of the layout the package writes.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import functools
@@ -31,12 +33,17 @@ import io
 import json
 import os
 import sys
-import time
-import uuid
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+
+from inquire.data import synthetic
+from inquire.data.synthetic import ImagePool
+from inquire.data.synthetic import generated_jpeg as _generated_jpeg  # noqa: F401 - used by other test builders
+from inquire.tasks.demo import build_tiny_open_clip, tiny_open_clip_config
+from inquire.tasks.demo import seeded_torch as _seeded_torch
+from inquire.tasks.demo import write_open_clip_folder as _write_open_clip_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,16 +96,6 @@ CLIP_EOS = "<|endoftext|>"
 
 
 @contextlib.contextmanager
-def _seeded_torch(seed: int):
-    """Run with torch's CPU RNG seeded; the caller's global RNG state is restored after."""
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-@contextlib.contextmanager
 def _datasets_quiet():
     """Hide ``datasets`` progress bars, restoring the caller's setting after."""
     import datasets
@@ -132,79 +129,29 @@ def _open_clip_package_dir() -> Path:
     return Path(open_clip.__file__).resolve().parent
 
 
-def _write_open_clip_dir(model, model_cfg: dict, out: Path) -> None:
-    """Write ``model`` in open_clip's own local-dir / hf-hub layout.
-
-    Mirrors ``open_clip.push_to_hf_hub.save_for_hf``: ``open_clip_config.json`` holding
-    ``{"model_cfg": ..., "preprocess_cfg": {...}}`` and ``open_clip_model.safetensors``.
-    """
-    from safetensors.torch import save_file
-
-    out.mkdir(parents=True, exist_ok=True)
-    preprocess_cfg = {
-        "mean": list(OPENAI_CLIP_MEAN),
-        "std": list(OPENAI_CLIP_STD),
-        "interpolation": "bicubic",
-        "resize_mode": "shortest",
-    }
-    with open(out / "open_clip_config.json", "w", encoding="utf-8") as f:
-        json.dump({"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}, f, indent=2)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    weights = out / "open_clip_model.safetensors"
-    save_file(state, str(weights), metadata={"format": "pt"})
-    weights.chmod(0o644)  # safetensors creates the file as 0600
-
-
 # --------------------------------------------------------------------------------------
 # open_clip models
 # --------------------------------------------------------------------------------------
 
 
-def tiny_open_clip_config(*, image_size: int = 224, embed_dim: int = 32) -> dict:
-    """A tiny ViT CLIP config in open_clip's model-config schema (like ViT-B-32.json)."""
-    return {
-        "embed_dim": embed_dim,
-        "vision_cfg": {
-            "image_size": image_size,
-            "layers": 2,
-            "width": 64,
-            "head_width": 16,  # 64 / 16 = 4 heads
-            "patch_size": 32,
-        },
-        "text_cfg": {
-            "context_length": CLIP_CONTEXT_LENGTH,
-            "vocab_size": CLIP_VOCAB_SIZE,
-            "width": 64,
-            "heads": 4,
-            "layers": 2,
-        },
-    }
-
-
 def build_open_clip_model(
     dir: Path, *, image_size: int = 224, embed_dim: int = 32, seed: int = 0
 ) -> str:
-    """Build a tiny random open_clip ViT CLIP in ``local-dir:`` format.
+    """Build a tiny random open_clip ViT CLIP in ``local-dir:`` format (the demo's model).
 
     Returns the spec string ``"open_clip:local-dir:<abs dir>"``. Load with
     ``open_clip.create_model_and_transforms("local-dir:" + dir)`` and
     ``open_clip.get_tokenizer("local-dir:" + dir)`` (standard SimpleTokenizer, 77 tokens).
     """
-    from open_clip.model import CLIP
-
-    out = Path(dir).expanduser().resolve()
-    cfg = tiny_open_clip_config(image_size=image_size, embed_dim=embed_dim)
-    with _seeded_torch(seed):
-        model = CLIP(**json.loads(json.dumps(cfg)))
-    model.eval()
-    _write_open_clip_dir(model, cfg, out)
-    return f"open_clip:local-dir:{out}"
+    return build_tiny_open_clip(dir, image_size=image_size, embed_dim=embed_dim, seed=seed)
 
 
-def build_open_clip_vit_b32(dir: Path, *, seed: int = 0) -> str:
+def build_open_clip_vit_b32(dir: Path, *, seed: int = 0, embed_dim: int | None = None) -> str:
     """Full-size open_clip ``ViT-B-32`` architecture (built-in config), random weights.
 
-    About 600 MB on disk (fp32). Returns ``"open_clip:local-dir:<abs dir>"``.
+    About 600 MB on disk (fp32). ``embed_dim`` changes only the output projections (e.g. 768 for a
+    ViT-B-32-sized model over 768-d embeddings, as the published iNat24 ones are). Returns
+    ``"open_clip:local-dir:<abs dir>"``.
     """
     from open_clip.factory import get_model_config
     from open_clip.model import CLIP
@@ -213,6 +160,8 @@ def build_open_clip_vit_b32(dir: Path, *, seed: int = 0) -> str:
     cfg = get_model_config("ViT-B-32")
     if cfg is None:  # pragma: no cover - every open_clip release ships ViT-B-32
         raise RuntimeError("open_clip has no built-in ViT-B-32 config")
+    if embed_dim is not None:
+        cfg = {**cfg, "embed_dim": embed_dim}
     with _seeded_torch(seed):
         model = CLIP(**json.loads(json.dumps(cfg)))
     model.eval()
@@ -351,50 +300,6 @@ def build_hf_clip_model(dir: Path, *, seed: int = 0) -> str:
 # INQUIRE-Rerank dataset
 # --------------------------------------------------------------------------------------
 
-# Made-up iNat24-style taxa (species id, directory taxonomy) per iconic group.
-_TAXA: dict[str, list[tuple[int, str]]] = {
-    "Birds": [
-        (3112, "Animalia_Chordata_Aves_Passeriformes_Icteridae_Sturnella_magna"),
-        (3374, "Animalia_Chordata_Aves_Galliformes_Phasianidae_Lyrurus_tetrix"),
-        (3650, "Animalia_Chordata_Aves_Sphenisciformes_Spheniscidae_Spheniscus_demersus"),
-    ],
-    "Insects": [
-        (1588, "Animalia_Arthropoda_Insecta_Odonata_Aeshnidae_Anax_junius"),
-        (2011, "Animalia_Arthropoda_Insecta_Lepidoptera_Nymphalidae_Danaus_plexippus"),
-    ],
-    "Reptiles": [
-        (4710, "Animalia_Chordata_Reptilia_Testudines_Testudinidae_Gopherus_agassizii"),
-        (4822, "Animalia_Chordata_Reptilia_Squamata_Iguanidae_Iguana_iguana"),
-    ],
-    "Mammals": [
-        (4402, "Animalia_Chordata_Mammalia_Carnivora_Herpestidae_Suricata_suricatta"),
-        (4455, "Animalia_Chordata_Mammalia_Rodentia_Sciuridae_Sciurus_carolinensis"),
-    ],
-    "Fungi": [
-        (5120, "Fungi_Basidiomycota_Agaricomycetes_Agaricales_Amanitaceae_Amanita_muscaria"),
-    ],
-    "Plants": [
-        (6801, "Plantae_Tracheophyta_Magnoliopsida_Asterales_Asteraceae_Helianthus_annuus"),
-        (7912, "Plantae_Tracheophyta_Liliopsida_Asparagales_Orchidaceae_Ophrys_apifera"),
-    ],
-    "Arachnids": [
-        (703, "Animalia_Arthropoda_Arachnida_Araneae_Araneidae_Argiope_aurantia"),
-    ],
-    "Mollusks": [
-        (1002, "Animalia_Mollusca_Gastropoda_Stylommatophora_Helicidae_Cornu_aspersum"),
-    ],
-    "Fish": [
-        (2960, "Animalia_Chordata_Actinopterygii_Perciformes_Pomacentridae_Amphiprion_ocellaris"),
-    ],
-    "Amphibians": [
-        (2540, "Animalia_Chordata_Amphibia_Anura_Ranidae_Lithobates_catesbeianus"),
-    ],
-    "Animalia": [
-        (655, "Animalia_Cnidaria_Anthozoa_Actiniaria_Actiniidae_Anthopleura_elegantissima"),
-    ],
-}
-_ALL_TAXA = [t for group in _TAXA.values() for t in group]
-
 # Taxa for the real sample photos, keyed by file-name prefix.
 _SAMPLE_TAXA: dict[str, tuple[int, str]] = {
     "bower": (
@@ -411,12 +316,6 @@ _SAMPLE_TAXA: dict[str, tuple[int, str]] = {
     "tamandua": (4390, "Animalia_Chordata_Mammalia_Pilosa_Myrmecophagidae_Tamandua_tetradactyla"),
 }
 
-_LICENSES = ["CC BY-NC 4.0"] * 6 + ["CC BY 4.0", "CC0 1.0", "CC BY-SA 4.0", "CC BY-NC-SA 4.0"]
-_RIGHTS_HOLDERS = [
-    "Alex Rivera", "Mina Okafor", "J. Lindqvist", "Priya Natarajan", "tomas_birds",
-    "Chen Wei", "naturewalker42", "Sofia Marquez", "K. O'Donnell", "Ana Lúcia Souza",
-]
-
 
 def read_queries(split: str) -> list[dict]:
     """Rows of the real query CSV for ``split`` ('validation' / 'test'), values verbatim.
@@ -428,14 +327,7 @@ def read_queries(split: str) -> list[dict]:
         path = QUERY_CSVS[split]
     except KeyError:
         raise ValueError(f"unknown split {split!r}; expected one of {sorted(QUERY_CSVS)}")
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        r.pop("", None)  # unnamed pandas index column
-        r["query_id"] = int(r["query_id"])
-        if r["iconic_group"] == "":
-            r["iconic_group"] = None
-    return rows
+    return synthetic.query_rows(path)
 
 
 def sample_image_files() -> list[Path]:
@@ -460,89 +352,10 @@ def _real_image_bytes(path: str) -> bytes:
     return buf.getvalue()
 
 
-def _generated_jpeg(rng: np.random.Generator, size: tuple[int, int]) -> bytes:
-    """A random colour field with a few shapes, as JPEG bytes; ``size`` is (W, H)."""
-    from PIL import Image, ImageDraw
-
-    w, h = size
-    c0, c1 = rng.integers(0, 256, size=(2, 3))
-    t = np.linspace(0.0, 1.0, w if rng.random() < 0.5 else h)
-    grad = (c0[None, :] * (1 - t[:, None]) + c1[None, :] * t[:, None]).astype(np.uint8)
-    arr = np.empty((h, w, 3), dtype=np.uint8)
-    if len(t) == w:
-        arr[:] = grad[None, :, :]
-    else:
-        arr[:] = grad[:, None, :]
-    arr = np.clip(arr.astype(np.int16) + rng.integers(-12, 13, size=arr.shape), 0, 255)
-    im = Image.fromarray(arr.astype(np.uint8), "RGB")
-    draw = ImageDraw.Draw(im)
-    for _ in range(int(rng.integers(1, 5))):
-        x0, x1 = sorted(rng.integers(0, w, size=2).tolist())
-        y0, y1 = sorted(rng.integers(0, h, size=2).tolist())
-        fill = tuple(int(v) for v in rng.integers(0, 256, size=3))
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(
-            [x0, y0, x1 + 4, y1 + 4], fill=fill
-        )
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=85)
-    return buf.getvalue()
-
-
-class _ImagePool:
-    """Distinct images with their fixed iNat24 metadata; each gets a unique image id."""
-
-    def __init__(self, rng: np.random.Generator, gen_size: tuple[int, int]):
-        self.rng = rng
-        self.gen_size = gen_size
-        self.records: list[dict] = []
-        self._used_ids: set[int] = set()
-
-    def _new_id(self) -> int:
-        while True:
-            i = int(self.rng.integers(100_000, 5_000_000))
-            if i not in self._used_ids:
-                self._used_ids.add(i)
-                return i
-
-    def _meta(self, taxon: tuple[int, str]) -> dict:
-        rng = self.rng
-        species_id, taxonomy = taxon
-        parts = taxonomy.split("_")
-        ts = np.datetime64("2010-01-01T00:00:00") + np.timedelta64(
-            int(rng.integers(0, 14 * 365 * 24 * 3600)), "s"
-        )
-        date = str(ts).replace("T", " ") + "+00:00"
-        unc = float(rng.choice([3.0, 5.0, 10.0, 15.0, 31.0, 65.0, 250.0, 1873.0]))
-        return {
-            "inat24_image_id": self._new_id(),
-            "inat24_file_name": (
-                f"train/{species_id:05d}_{taxonomy}/{uuid.UUID(bytes=rng.bytes(16), version=4)}.jpg"
-            ),
-            "inat24_species_id": species_id,
-            "inat24_species_name": f"{parts[-2]} {parts[-1]}",
-            "latitude": float(np.round(rng.uniform(-45.0, 65.0), 6)),
-            "longitude": float(np.round(rng.uniform(-160.0, 170.0), 6)),
-            "location_uncertainty": float("nan") if rng.random() < 0.15 else unc,
-            "date": date,
-            "license": str(rng.choice(_LICENSES)),
-            "rights_holder": str(rng.choice(_RIGHTS_HOLDERS)),
-        }
-
-    def add_real(self, path: Path) -> int:
-        prefix = path.stem.rsplit("_", 1)[0]
-        taxon = _SAMPLE_TAXA.get(prefix, _ALL_TAXA[0])
-        rec = {"bytes": _real_image_bytes(str(path)), **self._meta(taxon)}
-        self.records.append(rec)
-        return len(self.records) - 1
-
-    def add_generated(self, iconic_group: str | None) -> int:
-        taxa = _TAXA.get(iconic_group or "", _ALL_TAXA)
-        taxon = taxa[int(self.rng.integers(0, len(taxa)))]
-        w, h = self.gen_size
-        size = (w, h) if self.rng.random() < 0.75 else (h, w)  # some portrait images
-        rec = {"bytes": _generated_jpeg(self.rng, size), **self._meta(taxon)}
-        self.records.append(rec)
-        return len(self.records) - 1
+def _add_real(pool: ImagePool, path: Path) -> int:
+    """Add a real sample photo to ``pool`` under the taxon its file name names."""
+    taxon = _SAMPLE_TAXA.get(path.stem.rsplit("_", 1)[0], synthetic.ALL_TAXA[0])
+    return pool.add(_real_image_bytes(str(path)), taxon)
 
 
 def rerank_features():
@@ -606,10 +419,8 @@ def build_rerank_dataset(
     data_dir.mkdir(parents=True, exist_ok=True)
 
     rng = np.random.default_rng(seed)
-    pool = _ImagePool(rng, tuple(image_size))
-    real_ids = (
-        [pool.add_real(p) for p in sample_image_files()] if include_real_images else []
-    )
+    pool = ImagePool(rng, tuple(image_size))
+    real_ids = [_add_real(pool, p) for p in sample_image_files()] if include_real_images else []
     features = rerank_features()
 
     for split, which in splits.items():
@@ -624,53 +435,8 @@ def build_rerank_dataset(
             queries = [all_queries[i] for i in which]
             if not queries or len({q["query_text"] for q in queries}) != len(queries):
                 raise ValueError(f"split {split!r}: need distinct query rows, got {list(which)}")
-        n_queries = len(queries)
-
-        # Candidate image indices per query.
-        cands: list[list[int]] = [[] for _ in queries]
-        for j, img in enumerate(real_ids):  # real photos: round-robin, once per split
-            q = j % n_queries
-            if len(cands[q]) < n_candidates // 2:
-                cands[q].append(img)
-        for a in range(0, n_queries - 1, 2):  # shared candidates for pairs (0,1), (2,3)
-            if a >= 4:
-                break
-            for _ in range(min(2, n_candidates // 2)):
-                img = pool.add_generated(queries[a]["iconic_group"])
-                cands[a].append(img)
-                cands[a + 1].append(img)
-        for q, query in enumerate(queries):
-            while len(cands[q]) < n_candidates:
-                cands[q].append(pool.add_generated(query["iconic_group"]))
-            order = rng.permutation(len(cands[q]))
-            cands[q] = [cands[q][i] for i in order]
-
-        cols: dict[str, list] = {c: [] for c in RERANK_COLUMNS}
-        for q, query in enumerate(queries):
-            scores = np.sort(rng.uniform(0.12, 0.36, size=n_candidates))[::-1]
-            # relevant count in [1, n-1]; relevant items skew towards high CLIP scores
-            hi = max(1, min(n_candidates - 1, n_candidates // 2))
-            n_rel = int(rng.integers(1, hi + 1))
-            w = np.linspace(2.0, 0.5, n_candidates)
-            rel_pos = rng.choice(n_candidates, size=n_rel, replace=False, p=w / w.sum())
-            relevant = np.zeros(n_candidates, dtype=np.int64)
-            relevant[rel_pos] = 1
-            for pos, img in enumerate(cands[q]):
-                rec = pool.records[img]
-                cols["image"].append({"bytes": rec["bytes"], "path": None})
-                cols["query"].append(query["query_text"])
-                cols["relevant"].append(int(relevant[pos]))
-                cols["clip_score"].append(float(scores[pos]))
-                cols["supercategory"].append(query["supercategory"])
-                cols["category"].append(query["category"])
-                cols["iconic_group"].append(query["iconic_group"])
-                for key in (
-                    "inat24_image_id", "inat24_file_name", "inat24_species_id",
-                    "inat24_species_name", "latitude", "longitude", "location_uncertainty",
-                    "date", "license", "rights_holder",
-                ):
-                    cols[key].append(rec[key])
-
+        cands = synthetic.candidate_lists(queries, pool, n_candidates, spread=real_ids)
+        cols = synthetic.split_columns(queries, cands, pool)
         ds = Dataset.from_dict(cols, features=features)
         with _datasets_quiet():
             ds.to_parquet(str(data_dir / f"{split}-00000-of-00001.parquet"))
@@ -678,39 +444,178 @@ def build_rerank_dataset(
 
 
 # --------------------------------------------------------------------------------------
-# demo
+# Paper-model references: OpenAI's clip package, WildCLIP checkpoints, SigLIP, conversion
 # --------------------------------------------------------------------------------------
 
+#: OpenAI CLIP ViT-B/16 in ``clip.model.CLIP``'s arguments (what ``clip.load("ViT-B/16")`` builds)
+OPENAI_VIT_B16 = {
+    "embed_dim": 512, "image_resolution": 224, "vision_layers": 12, "vision_width": 768,
+    "vision_patch_size": 16, "context_length": 77, "vocab_size": CLIP_VOCAB_SIZE,
+    "transformer_width": 512, "transformer_heads": 8, "transformer_layers": 12,
+}
+WILDCLIP_PREFIX = "model.clip_model."
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python tests/builders.py", description=__doc__.split("\n")[0]
+
+def import_openai_clip():
+    """OpenAI's ``clip`` package (PyPI ``clip-anytorch``), the reference the official INQUIRE code uses.
+
+    Its ``clip.py`` imports ``pkg_resources`` only for ``packaging.version``, and setuptools >= 81
+    no longer ships ``pkg_resources``: that one name is lent from ``packaging`` for the import and
+    taken back after, so no other code sees a stand-in.
+    """
+    import importlib.util
+    import types
+
+    if "clip" in sys.modules or importlib.util.find_spec("pkg_resources") is not None:
+        import clip
+
+        return clip
+    import packaging.version
+
+    sys.modules["pkg_resources"] = types.SimpleNamespace(packaging=packaging)
+    try:
+        import clip
+    finally:
+        del sys.modules["pkg_resources"]
+    return clip
+
+
+def build_wildclip_checkpoint(path: Path, *, seed: int = 0) -> dict:
+    """A checkpoint in the WildCLIP authors' format around a random OpenAI CLIP ViT-B/16.
+
+    Like their PyTorch Lightning files: ``{"state_dict": {"model.clip_model.<CLIP key>": ...,
+    "model.adapter.*": ...}, "epoch": ..., "global_step": ...}``, float16 to halve the file
+    (about 300 MB). Returns the CLIP state dict saved.
+    """
+    import torch
+
+    clip = import_openai_clip()
+    with _seeded_torch(seed):
+        model = clip.model.CLIP(**OPENAI_VIT_B16)
+    clip_state = {k: v.detach().half() for k, v in model.state_dict().items()}
+    del model
+    adapter = {"model.adapter.alpha": torch.tensor([0.0]), "model.adapter.adapter.0.weight": torch.zeros(128, 512)}
+    state = {WILDCLIP_PREFIX + k: v for k, v in clip_state.items()} | adapter
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": state, "epoch": 12, "global_step": 1200}, path)
+    return clip_state
+
+
+def build_open_clip_siglip_model(dir: Path, *, seed: int = 0) -> str:
+    """A tiny random open_clip model with SigLIP's text tower (bidirectional, last-token pooling, 64
+    tokens, logit bias) in ``local-dir:`` format; the vision tower is open_clip's own tiny ViT."""
+    from open_clip.model import CustomTextCLIP
+
+    out = Path(dir).expanduser().resolve()
+    cfg = tiny_open_clip_config()
+    cfg = {
+        **cfg, "custom_text": True, "init_logit_bias": -10,
+        "text_cfg": {**cfg["text_cfg"], "context_length": 64, "no_causal_mask": True, "pool_type": "last", "proj_bias": True},
+    }
+    model_cfg = {k: v for k, v in cfg.items() if k != "custom_text"}
+    with _seeded_torch(seed):
+        model = CustomTextCLIP(**json.loads(json.dumps(model_cfg)))
+    model.eval()
+    _write_open_clip_dir(model, cfg, out)
+    return f"open_clip:local-dir:{out}"
+
+
+def build_hf_siglip_model(dir: Path, *, seed: int = 0) -> str:
+    """A tiny random transformers ``SiglipModel`` folder (64 text positions).
+
+    SigLIP's own tokenizer needs sentencepiece, which the tests do without: the folder carries the
+    CLIP BPE tokenizer instead (the padding decision under test does not depend on the vocabulary).
+    """
+    import tempfile
+
+    from transformers import CLIPTokenizer, SiglipConfig, SiglipImageProcessor, SiglipModel
+
+    out = Path(dir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    config = SiglipConfig(
+        text_config={"vocab_size": CLIP_VOCAB_SIZE, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                     "num_attention_heads": 2, "max_position_embeddings": 64},
+        vision_config={"image_size": 224, "patch_size": 32, "hidden_size": 32, "intermediate_size": 64,
+                       "num_hidden_layers": 2, "num_attention_heads": 2},
     )
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    demo = sub.add_parser("demo", help="build a tiny model, an HF model and a Rerank dataset")
-    demo.add_argument("out_dir", type=Path)
-    demo.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-
-    if args.cmd == "demo":
-        out = args.out_dir.expanduser().resolve()
-        t0 = time.perf_counter()
-        spec = build_open_clip_model(out / "model", seed=args.seed)
-        hf_spec = build_hf_clip_model(out / "hf_model", seed=args.seed)
-        data = build_rerank_dataset(
-            out / "rerank", splits={"validation": 10, "test": 40}, n_candidates=100, seed=args.seed
-        )
-        print(f"built in {time.perf_counter() - t0:.1f}s:")
-        print(f"  open_clip model: {spec}")
-        print(f"  HF CLIP model:   {hf_spec}")
-        print(f"  rerank dataset:  {data}")
-        print("try:")
-        print(
-            f"  inquire rerank --model {spec} --data {data} "
-            f"--queries {QUERY_CSVS['test']} --split test"
-        )
-    return 0
+    with _seeded_torch(seed):
+        model = SiglipModel(config)
+    with _transformers_quiet():
+        model.eval().save_pretrained(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_clip_tokenizer_files(Path(tmp))
+        CLIPTokenizer.from_pretrained(tmp, model_max_length=64).save_pretrained(out)
+    SiglipImageProcessor(size={"height": 224, "width": 224}).save_pretrained(out)
+    return f"hf_clip:{out}"
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def convert_open_clip_to_hf_clip(open_clip_dir: Path, out: Path) -> str:
+    """The same weights as a transformers ``CLIPModel`` folder: an open_clip ``local-dir:`` ViT CLIP
+    (as :func:`build_open_clip_model` writes it) converted tensor by tensor.
+
+    open_clip's fused attention input projection is split into transformers' q, k and v; the
+    projections are transposed (open_clip multiplies ``x @ proj``, transformers applies a Linear).
+    The tokenizer and image processor are those of :func:`build_hf_clip_model` (OpenAI CLIP's).
+    """
+    from safetensors.torch import load_file
+    from transformers import CLIPConfig, CLIPModel
+
+    src = Path(open_clip_dir)
+    cfg = json.loads((src / "open_clip_config.json").read_text())["model_cfg"]
+    oc = load_file(str(src / "open_clip_model.safetensors"))
+    vision, text = cfg["vision_cfg"], cfg["text_cfg"]
+    act = "quick_gelu" if cfg.get("quick_gelu") else "gelu"
+    config = CLIPConfig(
+        text_config={
+            "vocab_size": text["vocab_size"], "hidden_size": text["width"], "intermediate_size": 4 * text["width"],
+            "num_hidden_layers": text["layers"], "num_attention_heads": text["heads"],
+            "max_position_embeddings": text["context_length"], "hidden_act": act,
+            "pad_token_id": 1, "bos_token_id": 49406, "eos_token_id": 49407,
+        },
+        vision_config={
+            "image_size": vision["image_size"], "patch_size": vision["patch_size"], "hidden_size": vision["width"],
+            "intermediate_size": 4 * vision["width"], "num_hidden_layers": vision["layers"],
+            "num_attention_heads": vision["width"] // vision.get("head_width", 64), "hidden_act": act,
+        },
+        projection_dim=cfg["embed_dim"],
+    )
+
+    def layers(src_prefix: str, dst_prefix: str, n: int) -> dict:
+        out_: dict = {}
+        for i in range(n):
+            s, d = f"{src_prefix}.resblocks.{i}", f"{dst_prefix}.layers.{i}"
+            for name, w in zip("qkv", oc[f"{s}.attn.in_proj_weight"].chunk(3)):
+                out_[f"{d}.self_attn.{name}_proj.weight"] = w
+            for name, b in zip("qkv", oc[f"{s}.attn.in_proj_bias"].chunk(3)):
+                out_[f"{d}.self_attn.{name}_proj.bias"] = b
+            for a, b in [("attn.out_proj", "self_attn.out_proj"), ("ln_1", "layer_norm1"), ("ln_2", "layer_norm2"),
+                         ("mlp.c_fc", "mlp.fc1"), ("mlp.c_proj", "mlp.fc2")]:
+                for p in ("weight", "bias"):
+                    out_[f"{d}.{b}.{p}"] = oc[f"{s}.{a}.{p}"]
+        return out_
+
+    state = {
+        "logit_scale": oc["logit_scale"],
+        "text_model.embeddings.token_embedding.weight": oc["token_embedding.weight"],
+        "text_model.embeddings.position_embedding.weight": oc["positional_embedding"],
+        "text_model.final_layer_norm.weight": oc["ln_final.weight"],
+        "text_model.final_layer_norm.bias": oc["ln_final.bias"],
+        "text_projection.weight": oc["text_projection"].T.contiguous(),
+        "vision_model.embeddings.class_embedding": oc["visual.class_embedding"],
+        "vision_model.embeddings.patch_embedding.weight": oc["visual.conv1.weight"],
+        "vision_model.embeddings.position_embedding.weight": oc["visual.positional_embedding"],
+        "vision_model.pre_layrnorm.weight": oc["visual.ln_pre.weight"],
+        "vision_model.pre_layrnorm.bias": oc["visual.ln_pre.bias"],
+        "vision_model.post_layernorm.weight": oc["visual.ln_post.weight"],
+        "vision_model.post_layernorm.bias": oc["visual.ln_post.bias"],
+        "visual_projection.weight": oc["visual.proj"].T.contiguous(),
+        **layers("transformer", "text_model.encoder", text["layers"]),
+        **layers("visual.transformer", "vision_model.encoder", vision["layers"]),
+    }
+    dst = Path(out).expanduser().resolve()
+    build_hf_clip_model(dst)  # the tokenizer and image processor files; the model is replaced below
+    model = CLIPModel(config)
+    model.load_state_dict(state, strict=True)
+    with _transformers_quiet():
+        model.eval().save_pretrained(dst)
+    return f"hf_clip:{dst}"

@@ -267,25 +267,3 @@ def test_rerank_selected_rows_and_determinism(tmp_path):
     test = pq.read_table(a / "data/test-00000-of-00001.parquet").to_pandas()
     assert test["iconic_group"].isna().sum() == 5
     assert (test["iconic_group"] == "Combo").sum() == 5
-
-
-def test_demo_command(tmp_path, capsys, monkeypatch):
-    # the demo wiring, with smaller builders substituted for speed
-    calls = {}
-    real = builders.build_rerank_dataset
-
-    def small_rerank(root, **kw):
-        calls.update(kw)
-        return real(root, splits={"validation": 1, "test": 1}, n_candidates=4,
-                    include_real_images=False)
-
-    monkeypatch.setattr(builders, "build_rerank_dataset", small_rerank)
-    assert builders.main(["demo", str(tmp_path / "demo")]) == 0
-    out = capsys.readouterr().out
-    assert calls["splits"] == {"validation": 10, "test": 40} and calls["n_candidates"] == 100
-    d = (tmp_path / "demo").resolve()
-    assert (
-        f"inquire rerank --model open_clip:local-dir:{d / 'model'} --data {d / 'rerank'} "
-        f"--queries {builders.SHARED_DATA / 'inquire' / 'inquire_queries_test.csv'} --split test"
-    ) in out
-    assert (d / "hf_model" / "config.json").is_file()

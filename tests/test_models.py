@@ -39,11 +39,14 @@ def test_open_clip_local_dir_matches_open_clip(open_clip_spec):
 
 
 def test_hf_clip_folder_matches_transformers(hf_clip_spec):
+    import transformers
     from transformers import AutoModel, AutoProcessor
 
     emb = create_embedder(hf_clip_spec, "cpu")
     path = hf_clip_spec.removeprefix("hf_clip:")
-    model, processor = AutoModel.from_pretrained(path).eval(), AutoProcessor.from_pretrained(path)
+    # the PIL image processor, transformers 4.x's default (see hf_backend); transformers 5 loads it on request
+    option = {"backend": "pil"} if int(transformers.__version__.split(".")[0]) >= 5 else {}
+    model, processor = AutoModel.from_pretrained(path).eval(), AutoProcessor.from_pretrained(path, **option)
     images = [_image(i) for i in range(2)]
     with torch.no_grad():
         inputs = processor(text=TEXTS, images=images, return_tensors="pt", padding=True)

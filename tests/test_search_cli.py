@@ -66,3 +66,122 @@ def test_search_refuses_a_model_of_another_dimension(serve_collection, tmp_path)
     result = CliRunner().invoke(app, ["search", "x", "--embeddings", str(serve_collection.embeddings), "--model", other])
     assert isinstance(result.exception, InquireError)
     assert "dimension 32" in str(result.exception) and "48" in str(result.exception)
+
+
+def _engine(col):
+    from inquire.serve import SearchEngine, ServeConfig
+
+    return SearchEngine(ServeConfig(embeddings=col.embeddings, model=col.model))
+
+
+def _ranked(engine, q, k: int) -> list[int]:
+    import numpy as np
+
+    scores = engine.folder.embeddings(np.arange(engine.n_images)) @ q
+    rows = np.arange(engine.n_images)
+    return rows[np.lexsort((rows, -scores))][:k].tolist()
+
+
+def _csv_rows(col, path) -> list[int]:
+    """Rows of a results CSV, found by image_path."""
+    where = {p: i for i, p in enumerate(col.metadata.image_path)}
+    return [where[p] for p in pd.read_csv(path)["image_path"]]
+
+
+def test_search_like_a_row_or_an_image_path_and_by_a_photo(serve_collection, tmp_path):  # noqa: F811
+    import builders
+    import numpy as np
+
+    from inquire.data.decode import decode_image
+    from inquire.index.feedback import combine, unit
+
+    engine = _engine(serve_collection)
+    own = unit(engine.folder.embeddings(np.array([5]))[0])
+    for like in ("5", serve_collection.metadata.image_path[5], serve_collection.metadata.image_path[5] + ".jpg"):
+        result = _search(serve_collection, "--like", like, "-k", "6", "--csv", str(tmp_path / "like.csv"))
+        assert result.exit_code == 0, result.output
+        assert _csv_rows(serve_collection, tmp_path / "like.csv") == _ranked(engine, own, 6) and "more like" in result.output
+    photo = builders.SAMPLE_IMAGES / "tamandua_1.jpeg"
+    result = _search(serve_collection, "an anteater", "--image", str(photo), "--image-weight", "3", "-k", "6", "--csv", str(tmp_path / "p.csv"))
+    assert result.exit_code == 0, result.output
+    mixed = combine([(engine.encode(["an anteater"])[0], 1.0), (engine.embed_photo(decode_image(photo)), 3.0)])
+    assert _csv_rows(serve_collection, tmp_path / "p.csv") == _ranked(engine, mixed, 6)
+
+
+def test_search_refines_with_a_labels_csv_and_reports_unknown_images(serve_collection, tmp_path):  # noqa: F811
+    import numpy as np
+
+    from inquire.index.feedback import refine
+
+    engine = _engine(serve_collection)
+    meta, q = serve_collection.metadata, "a small bird"
+    labels = tmp_path / "labels.csv"  # the columns of the app's labels.csv export, two queries, one unknown image
+    pd.DataFrame({
+        "query_text": [q, q, q, "another query"],
+        "image_id": [str(meta.image_id[4]), str(meta.image_id[40]), "no-such-id", str(meta.image_id[7])],
+        "image_path": [meta.image_path[4], meta.image_path[40], "train/x/y", meta.image_path[7]],
+        "relevant": [1, 0, 1, 1],
+    }).to_csv(labels, index=False)
+    out = tmp_path / "refined.csv"
+    result = _search(serve_collection, q, "--feedback", str(labels), "--feedback-method", "rocchio", "-k", "8", "--csv", str(out))
+    assert result.exit_code == 0, result.output
+    emb = engine.folder.embeddings
+    vector = refine(engine.encode([q])[0], emb(np.array([4])), emb(np.array([40])), "rocchio").vector
+    assert _csv_rows(serve_collection, out) == _ranked(engine, vector, 8)
+    assert "Refined (rocchio) with 1 relevant and 1 not relevant" in result.output
+    assert "1 labels in" in result.output and "not in this collection" in result.output
+    assert "1 labels in" in result.output and "belong to other queries" in result.output
+    by_row = tmp_path / "rows.csv"
+    pd.DataFrame({"row": [4, 40, 10**6], "relevant": ["yes", "no", "yes"]}).to_csv(by_row, index=False)
+    result = _search(serve_collection, q, "--feedback", str(by_row), "--feedback-method", "rocchio", "-k", "8", "--csv", str(out))
+    assert result.exit_code == 0 and _csv_rows(serve_collection, out) == _ranked(engine, vector, 8)
+
+
+@pytest.mark.parametrize("args, content, message", [
+    (["--like", "999999"], None, "the collection has rows 0 to 71"),
+    (["--like", "train/nothing/here"], None, "no image of this collection has that image_path"),
+    (["--image", "missing.jpg"], None, "no such file"),
+    (["--image", "bad.jpg"], b"not an image", "cannot be decoded"),
+    (["--feedback", "labels.csv"], "image_id,judgement\n1,1\n", "needs a 'relevant' column"),
+    (["--feedback", "labels.csv"], "image_id,relevant\n1,maybe\n", "line 2: relevant is 'maybe'"),
+    (["--feedback-method", "svm"], None, "use one of auto, rocchio, logistic"),
+    (["--feedback", "labels.csv"], "row,relevant\nfirst,1\n", "row is 'first'"),
+])
+def test_search_by_example_reports_bad_input(serve_collection, tmp_path, monkeypatch, args, content, message):  # noqa: F811
+    monkeypatch.chdir(tmp_path)
+    if content is not None:
+        (tmp_path / args[1]).write_bytes(content if isinstance(content, bytes) else content.encode())
+    result = _search(serve_collection, "anything", *args)
+    assert isinstance(result.exception, InquireError), result.output
+    assert message in str(result.exception)
+
+
+def test_search_needs_something_to_look_for(serve_collection):  # noqa: F811
+    result = _search(serve_collection)
+    assert isinstance(result.exception, InquireError) and "Give something to search for" in str(result.exception)
+
+
+def test_search_feedback_reads_the_apps_own_labels_export(serve_collection, tmp_path):  # noqa: F811
+    from inquire.serve.engine import Query
+    from inquire.serve.export import labels_csv
+    from inquire.serve.labels import LabelStore
+
+    engine = _engine(serve_collection)
+    q = "a hermit crab on the beach"
+    store = LabelStore(tmp_path / "labels.sqlite")
+    ids = engine.meta.image_ids([14, 15, 30])
+    store.set(q, ids[0], "p", True)
+    store.set(q, ids[1], "p", True)
+    store.set(q, ids[2], "p", False)
+    store.set(q, "an-image-elsewhere", "train/x/y", True)
+    store.set("another query", ids[2], "p", True)
+    labels = tmp_path / "labels.csv"
+    labels.write_text(labels_csv(engine, store))  # the app's "All labels (CSV)" export
+    out = tmp_path / "hits.csv"
+    result = _search(serve_collection, q, "--feedback", str(labels), "-k", "5", "--csv", str(out))
+    assert result.exit_code == 0, result.output
+    expected = engine.search(Query(text=q, feedback="auto", relevant=(14, 15), not_relevant=(30,)), 5).rows.tolist()
+    assert pd.read_csv(out)["row"].tolist() == expected
+    assert "Refined (rocchio) with 2 relevant and 1 not relevant" in result.output
+    assert "1 labels in" in result.output and "not in this collection" in result.output
+    assert "1 labels in" in result.output and "belong to other queries" in result.output

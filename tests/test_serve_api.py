@@ -68,8 +68,10 @@ def test_page_and_openapi_document_the_app(client):
     schema = client.get("/openapi.json").json()
     for path in ("/api/search", "/api/images/{row}/thumbnail", "/api/labels", "/api/export/benchmark.zip", "/api/facets"):
         assert path in schema["paths"], path
-    fields = schema["components"]["schemas"]["SearchRequest"]["properties"]
-    assert {"q", "k", "iconic_group", "taxon", "date_from", "lat_min", "rerank"} <= set(fields)
+    assert "/api/photos" in schema["paths"]
+    fields = schema["components"]["schemas"]["SearchBody"]["properties"]
+    assert {"q", "k", "iconic_group", "taxon", "date_from", "lat_min", "rerank", "like", "photo", "refine", "labels",
+            "text_weight", "like_weight", "photo_weight", "feedback_method", "alpha", "beta", "gamma"} <= set(fields)
     assert client.get("/docs").status_code == 200
 
 
@@ -79,7 +81,7 @@ def test_search_ranks_like_brute_force(client, engine, serve_collection):  # noq
     assert [r["row"] for r in body["results"]] == rows.tolist()
     np.testing.assert_allclose([r["score"] for r in body["results"]], scores, rtol=1e-4, atol=1e-5)
     assert body["n_allowed"] == body["n_images"] == len(serve_collection.metadata)
-    assert set(body["timings_ms"]) == {"filter", "queued", "encode", "search", "rerank", "total"} and body["batch_size"] == 1
+    assert set(body["timings_ms"]) == {"filter", "queued", "encode", "search", "rerank", "present", "total"} and body["batch_size"] == 1
     top = body["results"][0]
     rec = serve_collection.metadata.iloc[top["row"]]
     assert top["image_path"] == rec.image_path and top["image_id"] == str(rec.image_id)
@@ -191,7 +193,7 @@ def test_image_paths_never_leave_the_images_root(engine, tmp_path):
     ("POST", "/api/search", {"json": {"q": "x", "k": "ten"}}, 422, "k: Input should be a valid integer"),
     ("POST", "/api/search", {"json": {"q": "   "}}, 422, "q: the query is empty"),
     ("POST", "/api/search", {"json": {"q": "x" * 501}}, 422, "at most 500 characters"),
-    ("POST", "/api/search", {"json": {"k": 5}}, 422, "q: Field required"),
+    ("POST", "/api/search", {"json": {"k": 5}}, 422, "give something to search for: q (words), like (a row) or photo"),
     ("POST", "/api/search", {"content": b'{"q": "crab", "k": ', "headers": {"content-type": "application/json"}}, 422, "not valid JSON"),
     ("POST", "/api/search", {"json": ["q", "crab"]}, 422, "Invalid request"),
     ("POST", "/api/search", {"content": b'{"q": "' + b"a" * 100_000 + b'"}', "headers": {"content-type": "application/json"}}, 413, "too large"),

@@ -238,3 +238,44 @@ def test_rows_of_ids_and_records(meta, serve_collection):
     rec = meta.records([70, 3])
     assert [r["image_path"] for r in rec] == [df.image_path[70], df.image_path[3]]
     assert json.dumps(meta.facets())  # plain JSON types only
+
+
+def test_take_returns_any_rows_in_the_order_asked(meta, serve_collection):
+    """Rows from every shard, shuffled and repeated, come back as those rows of the metadata, in that order."""
+    df = serve_collection.metadata
+    rows = np.random.default_rng(0).permutation(len(df)).tolist() + [71, 0, 71]
+    taken = meta.take(rows).to_pandas()
+    assert taken.image_path.tolist() == df.image_path.iloc[rows].tolist()
+    assert taken.image_id.tolist() == df.image_id.iloc[rows].tolist()
+    assert meta.take(rows[:5], ["image_id"]).column_names == ["image_id"]
+    assert meta.take([]).num_rows == 0 and meta.records([]) == []
+    assert meta.image_ids([5, 2]) == [str(df.image_id[5]), str(df.image_id[2])]
+    with pytest.raises(IndexError):
+        meta.take([len(df)])
+
+
+def test_the_metadata_is_kept_as_an_arrow_copy_for_the_next_start(serve_collection, tmp_path, caplog):  # noqa: F811
+    """The first start writes the copy; later starts map it; a changed folder or a damaged copy is read again."""
+    import shutil
+
+    from inquire.data.embedding_folder import EmbeddingFolder
+    from inquire.paths import cache_root
+    from inquire.serve.metadata import load_table
+
+    folder_path = tmp_path / "emb"
+    shutil.copytree(serve_collection.embeddings, folder_path)
+    folder = EmbeddingFolder(folder_path)
+    cached = cache_root() / "serve-metadata" / f"{folder.identity}.arrow"
+    assert not cached.exists()
+    first = load_table(folder)
+    assert cached.is_file() and first.to_pandas().equals(folder.metadata())
+    assert load_table(folder).equals(first)
+    damaged = cached.with_name("damaged")
+    damaged.write_bytes(b"damaged")
+    damaged.replace(cached)  # replaced, not rewritten in place: `first` still maps the old file
+    assert load_table(folder).equals(first) and "ignoring the metadata cache" in caplog.text
+    pq.write_table(pa.Table.from_pandas(serve_collection.metadata.iloc[:30].assign(license="CC0 1.0"), preserve_index=False),
+                   folder_path / "metadata" / "metadata_0.parquet")
+    changed = EmbeddingFolder(folder_path)
+    assert changed.identity != cached.stem
+    assert set(load_table(changed).column("license").to_pylist()[:30]) == {"CC0 1.0"}

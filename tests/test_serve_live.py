@@ -142,6 +142,12 @@ def test_sixteen_concurrent_clients_get_no_errors(server, serve_collection, requ
     assert len({(lab["query_text"], lab["image_id"]) for lab in labels}) == len(labels) > 0
 
 
+def builders_photo() -> Path:
+    import builders
+
+    return builders.SAMPLE_IMAGES / "nest_2.jpeg"
+
+
 def builders_queries() -> Path:
     import builders
 
@@ -235,6 +241,37 @@ def test_browser_searches_filters_labels_and_exports(server, browser, serve_coll
     mine = queries[queries.query_text == query].iloc[0]
     assert (mine.supercategory, mine.category) == ("Behavior", "Nesting")
     assert annotations[annotations.query_id == mine.query_id].image_path.tolist() == [meta.image_path[first_row] + ".jpg"]
+
+    # refine: the labels above (one relevant, one not) move the query; the page says so and shows the API's ranking
+    page.click("#refine")
+    _until(page, "() => document.querySelector('#status').textContent.includes('refined (')")
+    assert "with 1 relevant and 1 not relevant" in page.inner_text("#status")
+    refined = httpx.post(base + "/api/search", json={"q": query, "k": 12, "iconic_group": "Birds", "refine": True}).json()
+    assert [int(r) for r in page.locator(".card").evaluate_all("cs => cs.map(c => c.dataset.row)")] == [r["row"] for r in refined["results"]]
+    assert "refine=true" in page.url
+
+    # more like this: the card's own image joins the words
+    like_row = int(cards.nth(2).get_attribute("data-row"))
+    cards.nth(2).locator("button.more-like").click()
+    _until(page, f"() => document.querySelector('#status').textContent.includes('more like #{like_row}')")
+    mixed = httpx.post(base + "/api/search", json={"q": query, "like": like_row, "k": 12, "iconic_group": "Birds"}).json()
+    assert [int(r) for r in page.locator(".card").evaluate_all("cs => cs.map(c => c.dataset.row)")] == [r["row"] for r in mixed["results"]]
+    assert page.is_visible("#like-chip")
+    page.click("#clear-like")
+    _until(page, "() => !document.querySelector('#status').textContent.includes('more like')")
+    assert not page.is_visible("#like-chip")
+
+    # search with a photo: uploaded, embedded, mixed with the words and the filter
+    photo_file = builders_photo()
+    page.set_input_files("#photo-file", str(photo_file))
+    _until(page, "() => document.querySelector('#status').textContent.includes('your photo')")
+    photo_id = httpx.post(base + "/api/photos", content=photo_file.read_bytes()).json()["photo"]  # same bytes, same id
+    with_photo = httpx.post(base + "/api/search", json={"q": query, "photo": photo_id, "k": 12, "iconic_group": "Birds"}).json()
+    assert [int(r) for r in page.locator(".card").evaluate_all("cs => cs.map(c => c.dataset.row)")] == [r["row"] for r in with_photo["results"]]
+    assert page.is_visible("#photo-chip") and page.get_attribute("#photo-preview", "src").startswith("data:image/jpeg")
+    page.click("#clear-photo")
+    _until(page, "() => !document.querySelector('#status').textContent.includes('your photo')")
+    assert not page.is_visible("#photo-chip")
 
     # a filter the collection cannot answer is explained on the page
     page.fill("#taxon", "Dragons")

@@ -95,17 +95,51 @@ def test_the_open_clip_embedder_uses_it_and_matches_open_clip(open_clip_spec):
     torch.testing.assert_close(torch.from_numpy(embedder.encode_texts(TEXTS)), torch.from_numpy(full), atol=1e-5, rtol=0)
 
 
+def _hf_full_pass(model, tokens: dict) -> torch.Tensor:
+    with torch.inference_mode():
+        out = model.get_text_features(**tokens)
+    return torch.nn.functional.normalize(getattr(out, "pooler_output", out).float(), dim=-1)
+
+
 def test_the_transformers_clip_embedder_pads_only_to_the_longest_text(hf_clip_spec):
-    """transformers' CLIP tokenizer pads to the longest text of the batch: the same short pass, exact."""
+    """transformers' CLIP text model is causal and pools at end-of-text: padding to the longest text
+    of the batch (the tokenizer's padding=True) is the short pass, and equals the 77-token pass."""
     embedder = create_embedder(hf_clip_spec, "cpu")
-    assert not embedder._pad_to_max
+    assert embedder.pads_to_longest
     model, tokenizer = embedder._model, embedder._tokenizer
     seen = _lengths_seen(model.text_model.encoder)
-    fast = embedder.encode_texts(TEXTS[:4])
+    for batch in (TEXTS, TEXTS[:4], TEXTS[1:2]):  # the first holds a text truncated at 77 tokens
+        fast = embedder.encode_texts(batch)
+        tokens = tokenizer(batch, padding="max_length", max_length=77, truncation=True, return_tensors="pt")
+        torch.testing.assert_close(torch.from_numpy(fast), _hf_full_pass(model, dict(tokens)), atol=1e-5, rtol=0)
+    longest = [len(tokenizer(batch, padding=True)["input_ids"][0]) for batch in (TEXTS[:4], TEXTS[1:2])]
+    assert seen[0::2] == [77, *longest] and longest[0] < 20 and seen[1::2] == [77, 77, 77]
+
+
+def test_transformers_siglip_keeps_the_full_padded_pass(tmp_path):
+    """SigLIP pools the last position and was trained on texts padded to 64 without a padding mask:
+    the embedder pads every text to 64 and passes the ids alone, exactly the plain full pass."""
+    embedder = create_embedder(builders.build_hf_siglip_model(tmp_path / "siglip"), "cpu")
+    assert not embedder.pads_to_longest
+    model, tokenizer = embedder._model, embedder._tokenizer
+    seen = _lengths_seen(model.text_model.encoder)
+    fast = embedder.encode_texts(TEXTS[1:3])
+    ids = tokenizer(TEXTS[1:3], padding="max_length", max_length=64, truncation=True, return_tensors="pt")["input_ids"]
+    torch.testing.assert_close(torch.from_numpy(fast), _hf_full_pass(model, {"input_ids": ids}), atol=1e-5, rtol=0)
+    assert seen[0] == 64
+    masked = tokenizer(TEXTS[1:3], padding="max_length", max_length=64, truncation=True, return_tensors="pt")
+    assert not torch.allclose(_hf_full_pass(model, dict(masked)), torch.from_numpy(fast), atol=1e-3)  # a mask would change it
+
+
+def test_open_clip_siglip_keeps_the_full_pass(tmp_path):
+    spec = builders.build_open_clip_siglip_model(tmp_path / "siglip")
+    embedder = create_embedder(spec, "cpu")
+    assert embedder.text_fast_path is None
+    model = embedder._model
+    tokens = open_clip.get_tokenizer(spec.removeprefix("open_clip:"))(TEXTS)
+    seen = _lengths_seen(model.text.transformer)
+    fast = embedder.encode_texts(TEXTS)
     with torch.inference_mode():
-        tokens = tokenizer(TEXTS[:4], padding="max_length", max_length=77, truncation=True, return_tensors="pt")
-        out = model.get_text_features(**tokens)
-        full = out if isinstance(out, torch.Tensor) else out.pooler_output
-        full = torch.nn.functional.normalize(full.float(), dim=-1)
-    assert seen[0] < 20 and seen[1] == 77
+        full = torch.nn.functional.normalize(model.encode_text(tokens).float(), dim=-1)
     torch.testing.assert_close(torch.from_numpy(fast), full, atol=1e-5, rtol=0)
+    assert tokens.shape[1] == 64 and seen == [64, 64]

@@ -90,18 +90,21 @@ def evaluate(
 
 @app.command()
 def models() -> None:
-    """List the short names of the models of the INQUIRE paper and the specs they stand for."""
-    from ..models import PAPER_MODELS
+    """List the models of the INQUIRE paper: short name, spec, and the official loader each one mirrors."""
+    from ..models import PAPER_MODELS, PRECISION_NOTE
 
     table = Table(title="Models of the INQUIRE paper (use the name or any spec with --model)")
-    table.add_column("name")
-    table.add_column("spec")
+    table.add_column("name", no_wrap=True)
+    table.add_column("spec", overflow="fold")  # folded, never cut: it is what users copy
     table.add_column("description")
+    table.add_column("source (official INQUIRE code)", overflow="fold")
     for info in PAPER_MODELS.values():
-        table.add_row(info.name, info.spec or "–", info.description)
+        table.add_row(info.name, info.spec or "–", info.description, info.source)
     console.print(table)
+    console.print(PRECISION_NOTE)
     console.print(
-        "Any other model: open_clip:ARCH/TAG, open_clip:hf-hub:ORG/REPO, open_clip:local-dir:PATH, hf_clip:REPO_OR_DIR"
+        "Any other model: open_clip:ARCH/TAG, open_clip:hf-hub:ORG/REPO, open_clip:local-dir:PATH, "
+        "hf_clip:REPO_OR_DIR, wildclip:CHECKPOINT.pth"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -22,8 +23,8 @@ DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, c
 
 @app.command()
 def search(
-    text: Annotated[str, typer.Argument(help="What to look for, in words.")],
     embeddings: EmbeddingsOpt,
+    text: Annotated[Optional[str], typer.Argument(help="What to look for, in words (may be left out with --like or --image).")] = None,
     model: ModelOpt = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=200, help="Number of results.")] = 20,
     index: IndexOpt = None,
@@ -34,11 +35,20 @@ def search(
     date_to: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Observed on or before (YYYY-MM-DD).")] = None,
     bbox: Annotated[Optional[str], typer.Option(help="Latitude/longitude box LAT_MIN,LAT_MAX,LON_MIN,LON_MAX.")] = None,
     csv: Annotated[Optional[Path], typer.Option("--csv", help="Also write the results, with every metadata column, to this CSV file.")] = None,
+    like: Annotated[Optional[str], typer.Option("--like", help="More like this image of the collection: its row number or image_path.")] = None,
+    image: Annotated[Optional[Path], typer.Option("--image", help="Search with this photo (JPEG, PNG, WebP, ...), embedded by the model's image tower.")] = None,
+    feedback: Annotated[Optional[Path], typer.Option("--feedback", help="Refine with the labels in this CSV (the app's labels.csv: relevant + image_id, image_path or row; query_text picks this query's rows).")] = None,
+    feedback_method: Annotated[str, typer.Option("--feedback-method", help="auto, rocchio or logistic.")] = "auto",
+    text_weight: Annotated[float, typer.Option(min=0, help="Weight of the words when mixed with --like or --image.")] = 1.0,
+    like_weight: Annotated[float, typer.Option(min=0, help="Weight of the --like image in the mix.")] = 1.0,
+    image_weight: Annotated[float, typer.Option(min=0, help="Weight of the --image photo in the mix.")] = 1.0,
 ) -> None:
-    """Search a collection by text and print the ranked results (rank, score, image, species, date, place)."""
+    """Search a collection by text, by one of its images or by a photo, optionally refined by labels, and print the ranked results."""
     from pydantic import ValidationError
 
+    from ..index.feedback import METHODS
     from ..serve import SearchEngine, ServeConfig
+    from ..serve.engine import Query
     from ..serve.export import results_csv
     from ..serve.filters import Filters
     from ..serve.present import result_items
@@ -51,14 +61,39 @@ def search(
         )
     except ValidationError as exc:
         raise InquireError("Invalid filter: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
-    text = normalize_text(text)
-    if not text or len(text) > MAX_QUERY_CHARS:
-        raise InquireError(f"Give a query of 1 to {MAX_QUERY_CHARS} characters.")
+    if text is not None:
+        text = normalize_text(text)
+        if not text or len(text) > MAX_QUERY_CHARS:
+            raise InquireError(f"Give a query of 1 to {MAX_QUERY_CHARS} characters.")
+    if text is None and like is None and image is None:
+        raise InquireError("Give something to search for: words (TEXT), --like ROW|IMAGE_PATH or --image FILE.")
+    if feedback_method not in METHODS:
+        raise InquireError(f"--feedback-method {feedback_method!r}: use one of {', '.join(METHODS)}.")
     config = ServeConfig(embeddings=embeddings, model=model, index=index, device=device)
     engine = SearchEngine(config)
-    hits = engine.search(text, k, filters)
-    items = result_items(engine, None, text, hits)
-    table = Table(title=f"“{text}” · {len(items)} of {hits.n_allowed:,} images · {hits.timings_ms['total']:.0f} ms")
+    query = Query(text=text, like=_like_row(engine, like) if like is not None else None,
+                  photo=_photo(engine, image) if image is not None else None,
+                  text_weight=text_weight, like_weight=like_weight, photo_weight=image_weight)
+    if feedback is not None:
+        from dataclasses import replace
+
+        from ..serve.feedback import read_labels_csv
+
+        labelled = read_labels_csv(feedback, engine.meta, text)
+        relevant, not_relevant = labelled.split()
+        query = replace(query, feedback=feedback_method, relevant=relevant, not_relevant=not_relevant)
+    hits = engine.search(query, k, filters)
+    if feedback is not None:
+        fb = hits.feedback
+        console.print(f"Refined ({fb['method']}) with {fb['n_relevant']} relevant and {fb['n_not_relevant']} not relevant labels from {feedback}.")
+        if labelled.not_in_collection:
+            err_console.print(f"[yellow]warning:[/] {labelled.not_in_collection} labels in {feedback} name images that are not in this collection; not used.")
+        if labelled.other_queries:
+            console.print(f"{labelled.other_queries} labels in {feedback} belong to other queries; not used.")
+    items = result_items(engine, None, text or "", hits)
+    what = " + ".join(filter(None, [f"“{text}”" if text else None, f"more like {like}" if like is not None else None,
+                                    f"photo {image.name}" if image is not None else None]))
+    table = Table(title=f"{what} · {len(items)} of {hits.n_allowed:,} images · {hits.timings_ms['total']:.0f} ms")
     for name in ("rank", "score"):
         table.add_column(name, justify="right", no_wrap=True)
     for name in ("image path", "species", "date", "place"):
@@ -68,7 +103,7 @@ def search(
     console.print(table)
     if csv is not None:
         csv.parent.mkdir(parents=True, exist_ok=True)
-        csv.write_text(results_csv(text, items))
+        csv.write_text(results_csv(text or "", items))
         console.print(f"Results written to {csv}")
 
 
@@ -85,6 +120,11 @@ def serve(
     rerank: Annotated[Optional[list[str]], typer.Option("--rerank", help="A reranker clients may use (repeatable), e.g. clip:open_clip:ViT-L-14/openai.")] = None,
 ) -> None:
     """Start the search web app: search box, thumbnails with attribution, filters, labels, exports, JSON API."""
+    # OpenMP threads that sleep between parallel regions instead of spinning: a query's text
+    # encoding runs hundreds of short regions while HTTP threads need the same cores; spinning
+    # made one encoding 4x slower on two busy cores (docs/benchmarks.md). Read once, when torch
+    # and FAISS load their OpenMP runtime, hence before either is imported.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import uvicorn
 
     from ..serve import ServeConfig, create_app
@@ -104,6 +144,32 @@ def serve(
     console.print(f"{state.engine.n_images:,} images · labels in {state.labels.path}")
     console.print(f"Open http://{'[' + host + ']' if ':' in host else host}:{port}/  (API docs at /docs)")
     uvicorn.run(web, host=host, port=port, log_level="warning")
+
+
+def _like_row(engine, like: str) -> int:
+    """A row number, or the row of an image_path (with or without ``.jpg``) of the collection."""
+    if like.strip().isdigit():
+        row = int(like)
+        if row >= engine.n_images:
+            raise InquireError(f"--like {like}: the collection has rows 0 to {engine.n_images - 1}.")
+        return row
+    wanted = [like, like.removesuffix(".jpg")]
+    found = engine.meta.rows_of(wanted, "image_path")
+    if not found:
+        raise InquireError(f"--like {like!r}: no image of this collection has that image_path (or row number).")
+    return next(found[w] for w in wanted if w in found)
+
+
+def _photo(engine, path: Path):
+    """The unit embedding of a photo file, or a clear error."""
+    from ..data.decode import DecodeError, decode_image
+
+    if not path.is_file():
+        raise InquireError(f"--image {path}: no such file.")
+    try:
+        return engine.embed_photo(decode_image(path))
+    except DecodeError as exc:
+        raise InquireError(f"--image {path} cannot be decoded ({exc}); give a JPEG, PNG or WebP photo.") from None
 
 
 def _bbox(text: str | None) -> dict:

@@ -8,7 +8,7 @@ encodes exactly the batches the local engine forms, so both engines write the sa
 On a cluster, every machine needs this package installed and the source at the same path (a
 shared file system); ``ray start --head`` on one machine, ``ray start --address=HEAD:6379`` on the
 others, then ``inquire embed ... --engine ray --address HEAD:6379`` (or ``auto`` on a member).
-Ray is an optional dependency (``pip install inquire[ray]``), imported only here.
+Ray is an optional dependency (``pip install inquire-toolkit[ray]``), imported only here.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def run_ray(
         import ray
     except ImportError:
         raise InquireError(
-            "--engine ray needs Ray: pip install 'inquire[ray]' (or ray[data])."
+            "--engine ray needs Ray: pip install 'inquire-toolkit[ray]' (or ray[data])."
         ) from None
     started_here = _connect(ray, address)
     try:

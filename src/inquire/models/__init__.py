@@ -1,8 +1,9 @@
 """Model specs → embedders, through one factory.
 
 A spec is ``BACKEND:NAME``: ``open_clip:ViT-B-32/openai``, ``open_clip:hf-hub:imageomics/bioclip``,
-``open_clip:local-dir:PATH``, ``hf_clip:openai/clip-vit-base-patch32`` or a folder; or a short
-name of a model of the INQUIRE paper (``inquire models`` lists them).
+``open_clip:local-dir:PATH``, ``hf_clip:openai/clip-vit-base-patch32`` or a folder,
+``wildclip:CHECKPOINT.pth``; or a short name of a model of the INQUIRE paper (``inquire models``
+lists them, with the official loader each one mirrors).
 
 Resolving a spec and computing a model's identity (:mod:`inquire.models.spec`) import no
 deep-learning library; :func:`create_embedder` loads the model.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .registry import PAPER_MODELS, ModelInfo
+from .registry import PAPER_MODELS, PRECISION_NOTE, ModelInfo
 from .spec import BACKENDS, model_identity, resolve_spec
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
     from .base import Embedder
 
-__all__ = ["BACKENDS", "PAPER_MODELS", "ModelInfo", "create_embedder", "model_identity", "resolve_spec"]
+__all__ = ["BACKENDS", "PAPER_MODELS", "PRECISION_NOTE", "ModelInfo", "create_embedder", "model_identity", "resolve_spec"]
 
 
 def create_embedder(spec: str, device: "str | torch.device | None" = None) -> "Embedder":
@@ -36,6 +37,10 @@ def create_embedder(spec: str, device: "str | torch.device | None" = None) -> "E
         from .open_clip_backend import OpenClipEmbedder
 
         return OpenClipEmbedder(name, dev)
+    if backend == "wildclip":
+        from .wildclip_backend import WildClipEmbedder
+
+        return WildClipEmbedder(name, dev)
     from .hf_backend import HFClipEmbedder
 
     return HFClipEmbedder(name, dev)

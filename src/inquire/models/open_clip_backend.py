@@ -20,27 +20,18 @@ class OpenClipEmbedder(Embedder):
         self.spec = f"open_clip:{name}"
         self.device = device
         arch, pretrained = _split_name(name)
-        try:
-            model, _, transform = open_clip.create_model_and_transforms(
-                arch, pretrained=pretrained, device=device
-            )
-            self._tokenizer = open_clip.get_tokenizer(arch)
-        except FileNotFoundError as exc:
-            raise InquireError(f"Model {self.spec}: {exc}") from None
-        except RuntimeError as exc:
-            raise InquireError(_explain_runtime_error(self.spec, arch, exc)) from None
-        except (OSError, ValueError) as exc:
-            raise InquireError(
-                f"Could not load {self.spec} ({exc}). If this machine has no network, save the model "
-                "as an open_clip folder elsewhere and use open_clip:local-dir:PATH."
-            ) from None
-        if pretrained is None and not arch.startswith(("hf-hub:", "local-dir:")):
+        if pretrained is None and arch in open_clip.list_models():  # not hf-hub:/local-dir:, which carry weights
             raise InquireError(
                 f"{self.spec} names no pretrained weights: use open_clip:{arch}/TAG "
                 f"(tags: {', '.join(open_clip.list_pretrained_tags_by_model(arch)) or 'none'})."
             )
+        self._adopt(*create_open_clip(self.spec, arch, pretrained, device))
+
+    def _adopt(self, model: torch.nn.Module, transform: ImageTransform, tokenizer) -> None:
+        """Serve ``model`` with its evaluation transform and tokenizer."""
         self._model = model.eval()
         self._transform = transform
+        self._tokenizer = tokenizer
         # None for towers where only the full pass is exact (SigLIP, CoCa, …): see text_fast
         self.text_fast_path = CausalTextTower.of(self._model)
 
@@ -58,6 +49,24 @@ class OpenClipEmbedder(Embedder):
         return self._model.encode_text(tokens)
 
 
+def create_open_clip(spec: str, arch: str, pretrained: str | None, device: torch.device):
+    """open_clip's model, evaluation transform and tokenizer for ``arch`` (random weights if no
+    ``pretrained`` and no ``hf-hub:``/``local-dir:`` source); loading errors become InquireErrors naming ``spec``."""
+    import open_clip
+
+    try:
+        model, _, transform = open_clip.create_model_and_transforms(arch, pretrained=pretrained, device=device)
+        return model, transform, open_clip.get_tokenizer(arch)
+    except FileNotFoundError as exc:
+        raise InquireError(f"Model {spec}: {exc}") from None
+    except RuntimeError as exc:
+        raise InquireError(_explain_runtime_error(spec, arch, exc)) from None
+    except (OSError, ValueError) as exc:
+        raise InquireError(
+            f"Could not load {spec} ({exc}). If this machine has no network, save the model "
+            "as an open_clip folder elsewhere and use open_clip:local-dir:PATH."
+        ) from None
+
 
 def _split_name(name: str) -> tuple[str, str | None]:
     if name.startswith(("hf-hub:", "local-dir:")):
@@ -74,6 +83,11 @@ def _explain_runtime_error(spec: str, arch: str, exc: RuntimeError) -> str:
         close = difflib.get_close_matches(arch, open_clip.list_models(), n=5, cutoff=0.5)
         hint = f" Close matches: {', '.join(close)}." if close else ""
         return f"Unknown open_clip architecture {arch!r} in {spec}.{hint} `python -c 'import open_clip; print(open_clip.list_models())'` lists all."
+    if "failed to download" in text.lower():  # a known tag whose weights could not be fetched
+        return (
+            f"Could not download the weights of {spec} ({text.splitlines()[0]}). Run once with network access "
+            "so open_clip caches them, or save the model as an open_clip folder and use open_clip:local-dir:PATH."
+        )
     if "pretrained" in text.lower() or "tag" in text.lower():
         tags = open_clip.list_pretrained_tags_by_model(arch)
         return f"Unknown pretrained tag in {spec}. Tags for {arch}: {', '.join(tags) or 'none'}."

@@ -9,6 +9,7 @@ the same way (same task, k = 50), because a mAP@100 among mAP@50 rows would misl
 from __future__ import annotations
 
 from importlib.resources import files
+from pathlib import Path
 
 import pandas as pd
 
@@ -21,13 +22,35 @@ PUBLISHED_K = 50
 COLUMNS = ["method", "kind", "size", "overall", *SUPERCATEGORIES, "source"]
 
 
+def read_board(path: str | Path | None = None) -> pd.DataFrame:
+    """Every row of the published boards (``path``: a file in the same CSV format instead).
+
+    Supercategory columns get the website's names; ``model`` (the short name of the row's
+    embedding model, if any) is kept for ``inquire reproduce``.
+    """
+    try:
+        if path is None:
+            with files("inquire.report").joinpath("data/leaderboard.csv").open(encoding="utf-8") as f:
+                table = pd.read_csv(f, comment="#", dtype={"size": str, "model": str})
+        else:
+            table = pd.read_csv(path, comment="#", dtype={"size": str, "model": str})
+    except (OSError, ValueError) as exc:
+        raise InquireError(f"Could not read the leaderboard file {path}: {exc}") from None
+    missing = [c for c in ("task", "method", "overall") if c not in table.columns]
+    if missing:
+        raise InquireError(
+            f"Leaderboard file {path} lacks column(s) {', '.join(missing)}; it needs the columns of inquire's "
+            f"leaderboard.csv: task, method, kind, size, overall, {', '.join(s.lower() for s in SUPERCATEGORIES)}, source, model."
+        )
+    return table.rename(columns={s.lower(): s for s in SUPERCATEGORIES})
+
+
 def reference_rows(task: str) -> pd.DataFrame:
     """The published rows of one leaderboard, best first, with the website's column names."""
     if task not in TASKS:
         raise InquireError(f"Unknown leaderboard {task!r} (--task): use one of {', '.join(TASKS)}.")
-    with files("inquire.report").joinpath("data/leaderboard.csv").open(encoding="utf-8") as f:
-        table = pd.read_csv(f, comment="#", dtype={"size": str})
-    table = table[table["task"] == task].rename(columns={s.lower(): s for s in SUPERCATEGORIES})
+    table = read_board()
+    table = table[table["task"] == task]
     return table[COLUMNS].fillna({"size": "", "kind": ""}).reset_index(drop=True)
 
 

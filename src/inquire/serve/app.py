@@ -25,6 +25,7 @@ from .guards import GuardMiddleware
 from .labels import LabelStore
 from .routers import export, images, labels, pages, search
 from .state import ServeState
+from .uploads import MAX_UPLOAD, PhotoStore
 
 HERE = Path(__file__).parent
 log = logging.getLogger("inquire.serve")
@@ -32,24 +33,27 @@ log = logging.getLogger("inquire.serve")
 
 def create_app(config: ServeConfig, engine: SearchEngine | None = None) -> FastAPI:
     """The search app for ``config``; pass ``engine`` to share an already loaded one."""
+    engine = engine if engine is not None else SearchEngine(config)
     state = ServeState(
         config=config,
-        engine=engine if engine is not None else SearchEngine(config),
+        engine=engine,
         labels=LabelStore(config.labels_path()),
+        photos=PhotoStore(engine.embed_photo),
         templates=Jinja2Templates(directory=HERE / "templates"),
     )
     app = FastAPI(
         title="inquire search",
         version=__version__,
         description=(
-            "Search a collection of natural-world photographs by text, filter by taxon, date and place, "
-            "label results as relevant or not, and export results, labels and an INQUIRE-style benchmark. "
+            "Search a collection of natural-world photographs by text, by one of its images or by a photo, "
+            "filter by taxon, date and place, label results as relevant or not, refine the search with those "
+            "labels, and export results, labels and an INQUIRE-style benchmark. "
             "Images are addressed by their row in the collection, never by a path."
         ),
         responses={400: {"description": "A request the collection cannot answer (unknown taxon, reranker …)"}},
     )
     app.state.serve = state
-    app.add_middleware(GuardMiddleware, allowed_hosts=config.allowed_hosts)
+    app.add_middleware(GuardMiddleware, allowed_hosts=config.allowed_hosts, body_limits={search.PHOTOS_PATH: MAX_UPLOAD})
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in (pages.router, search.router, images.router, labels.router, export.router):
         app.include_router(router)

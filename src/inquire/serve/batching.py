@@ -6,7 +6,9 @@ queries in one pass over a million rows costs little more than scoring one (meas
 single dispatcher thread takes every waiting request with the same filter (up to
 :data:`MAX_BATCH`), encodes their texts in one model call, searches them in one call and hands
 each its own top k. A lone request is served at once (no waiting window), so its latency is
-unchanged; under load, requests that arrive during a pass ride along the next one.
+unchanged; under load, requests that arrive during a pass ride along the next one. A request may
+also bring its query vector ready-made (more like this, a photo, a refined query): it skips the
+encoding and shares the pass all the same.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class FirstStage:
 
 @dataclass
 class _Job:
-    text: str
+    query: str | np.ndarray  # a text to encode, or a unit query vector
     k: int
     allowed: np.ndarray | None
     key: Hashable
@@ -55,9 +57,9 @@ class BatchedSearch:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
 
-    def __call__(self, text: str, k: int, allowed: np.ndarray | None, key: Hashable) -> FirstStage:
-        """The top ``k`` rows for ``text`` among ``allowed``; ``key`` names the filter that made ``allowed``."""
-        job = _Job(text, k, allowed, key)
+    def __call__(self, query: str | np.ndarray, k: int, allowed: np.ndarray | None, key: Hashable) -> FirstStage:
+        """The top ``k`` rows for ``query`` (a text or a query vector) among ``allowed``; ``key`` names the filter that made ``allowed``."""
+        job = _Job(query, k, allowed, key)
         with self._cond:
             self._pending.append(job)
             if self._thread is None:
@@ -82,7 +84,9 @@ class BatchedSearch:
             batch = self._next_batch()
             started = time.perf_counter()
             try:
-                queries = self._encode([job.text for job in batch])
+                texts = [job.query for job in batch if isinstance(job.query, str)]
+                encoded_texts = iter(self._encode(texts) if texts else ())
+                queries = np.stack([next(encoded_texts) if isinstance(job.query, str) else job.query for job in batch])
                 encoded = time.perf_counter()
                 scores, rows = self._search(queries, max(job.k for job in batch), batch[0].allowed)
                 searched = time.perf_counter()

@@ -1,10 +1,13 @@
-"""Text → ranked rows of a collection: encode, filter, search (exact or FAISS), optionally rerank.
+"""A query → ranked rows of a collection: encode, filter, search (exact or FAISS), optionally rerank.
 
 One :class:`SearchEngine` serves every request of a server (and the one query of ``inquire
-search``). It holds the text model, the memory-mapped embeddings, the columnar metadata and any
-rerankers the operator allowed, each loaded once. Requests run on a thread pool; their text
-encoding and first-stage search go through :class:`~inquire.serve.batching.BatchedSearch`, so
-concurrent requests share one pass over the embeddings.
+search``). It holds the model, the memory-mapped embeddings, the columnar metadata and any
+rerankers the operator allowed, each loaded once. A :class:`Query` is words, a row's own image
+("more like this"), an uploaded photo, or a weighted mix of them, optionally refined by relevance
+labels; every kind becomes one query vector (:mod:`inquire.index.feedback`) and is searched the
+same way. Requests run on a thread pool; their text encoding and first-stage search go through
+:class:`~inquire.serve.batching.BatchedSearch`, so concurrent requests share one pass over the
+embeddings.
 """
 
 from __future__ import annotations
@@ -12,26 +15,58 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
 
 from ..errors import InquireError
+from ..index.feedback import FeedbackWeights, Method, combine, refine
 from .batching import BatchedSearch
 from .config import ServeConfig
 from .filters import Filters, build_mask
 from .images import ImageNotFound, ImageStore
-from .metadata import Metadata
+from .metadata import Metadata, load_table
 
 if TYPE_CHECKING:
     from ..data.embedding_folder import EmbeddingFolder
+    from ..index import FaissIndex
     from ..models.base import Embedder
+    from PIL import Image
+
     from ..rerank.base import Scorer
 
 DEFAULT_RERANK_FROM = 100
 _TEXT_CACHE_SIZE = 1024
+#: Filter masks kept for reuse (one byte per image each: 5 MB at five million images).
+_MASK_CACHE_SIZE = 8
+
+
+@dataclass(frozen=True, eq=False)
+class Query:
+    """What to look for: words, a row's own image, an uploaded photo's embedding, or a weighted mix.
+
+    The parts are combined as ``unit(sum(weight * unit(part)))``
+    (:func:`inquire.index.feedback.combine`): with the default equal weights each pulls equally.
+    ``relevant`` and ``not_relevant`` rows, with ``feedback`` set, then move that vector
+    (:func:`inquire.index.feedback.refine`).
+    """
+
+    text: str | None = None
+    like: int | None = None
+    photo: np.ndarray | None = None
+    text_weight: float = 1.0
+    like_weight: float = 1.0
+    photo_weight: float = 1.0
+    feedback: Method | None = None
+    relevant: tuple[int, ...] = ()
+    not_relevant: tuple[int, ...] = ()
+    feedback_weights: FeedbackWeights = field(default_factory=FeedbackWeights)
+
+    def plain_text(self) -> bool:
+        """Words only, nothing to mix in: the text itself is the batched job."""
+        return self.like is None and self.photo is None and self.feedback is None
 
 
 @dataclass
@@ -45,10 +80,11 @@ class Hits:
     rerank_errors: dict[int, str] = field(default_factory=dict)  # position in rows -> reason
     timings_ms: dict[str, float] = field(default_factory=dict)
     batch_size: int = 1  # requests whose first stage ran together with this one
+    feedback: dict | None = None  # how labels refined the query: method and label counts
 
 
 class SearchEngine:
-    """Search over one embedding folder with one text model."""
+    """Search over one embedding folder with the model that made it (its text tower for words, its image tower for photos)."""
 
     def __init__(self, config: ServeConfig):
         from ..data.embedding_folder import EmbeddingFolder
@@ -65,18 +101,18 @@ class SearchEngine:
                 f"{config.embeddings} was embedded with {made_with} (manifest.json) but --model is {config.model}; "
                 f"text and images must come from one model. Pass --model {made_with} (or leave --model out)."
             )
-        self.embedder: Embedder = create_embedder(spec, config.device)
-        if self.embedder.dim != self.folder.dim:
-            raise InquireError(
-                f"The embeddings in {config.embeddings} have dimension {self.folder.dim} but {self.embedder.spec} "
-                f"embeds text in dimension {self.embedder.dim}: give the --model that made these embeddings."
-            )
-        self.meta = Metadata(pa.concat_tables([t for _, t in self.folder.iter_metadata()], promote_options="default"))
-        self.index = None
-        if config.index is not None:
-            from ..index import load_index
-
-            self.index = load_index(config.index, self.folder)
+        # The metadata and the index load (mostly in Arrow and FAISS, without the GIL) while the
+        # model is imported and built (mostly Python): start-up takes the longer of the two, not the sum.
+        with ThreadPoolExecutor(1, thread_name_prefix="inquire-load") as pool:
+            collection = pool.submit(self._load_collection)
+            self.embedder: Embedder = create_embedder(spec, config.device)
+            if self.embedder.dim != self.folder.dim:
+                collection.cancel()
+                raise InquireError(
+                    f"The embeddings in {config.embeddings} have dimension {self.folder.dim} but {self.embedder.spec} "
+                    f"embeds text in dimension {self.embedder.dim}: give the --model that made these embeddings."
+                )
+            self.meta, self.index = collection.result()
         self.images = ImageStore(config.images, self.folder.identity) if config.images is not None else None
         self._batched = BatchedSearch(self.encode, self._first_stage)
         self._texts: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -84,10 +120,30 @@ class SearchEngine:
         self._scorers: dict[str, Scorer] = {}
         self._scorer_locks = {spec: threading.Lock() for spec in config.rerankers}
         self._scorers_lock = threading.Lock()
+        self._masks: OrderedDict[str, tuple[np.ndarray, int]] = OrderedDict()
+        self._masks_lock = threading.Lock()
+
+    def _load_collection(self) -> tuple[Metadata, FaissIndex | None]:
+        meta = Metadata(load_table(self.folder))
+        if self.config.index is None:
+            return meta, None
+        from ..index import load_index
+
+        return meta, load_index(self.config.index, self.folder)
 
     @property
     def n_images(self) -> int:
         return self.meta.n_rows
+
+    def check_row(self, row: int) -> int:
+        if not 0 <= row < self.n_images:
+            raise InquireError(f"No image at row {row}: the collection has {self.n_images} rows (0 to {self.n_images - 1}).")
+        return int(row)
+
+    def embed_photo(self, image: Image.Image) -> np.ndarray:
+        """The unit embedding of a decoded photo, by the model's image tower (its own preprocessing)."""
+        pixels = self.embedder.image_transform(image)[None]
+        return np.ascontiguousarray(self.embedder.encode_images(pixels)[0], dtype=np.float32)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit-norm (n, d) float32 embeddings of queries; repeated texts come from a small LRU cache."""
@@ -105,18 +161,23 @@ class SearchEngine:
                     self._texts.popitem(last=False)
         return np.stack([cached[t] for t in texts])
 
-    def search(self, text: str, k: int, filters: Filters | None = None, *, rerank: str | None = None,
+    def search(self, query: Query | str, k: int, filters: Filters | None = None, *, rerank: str | None = None,
                rerank_from: int | None = None) -> Hits:
-        """The top ``k`` rows for ``text`` among the rows passing ``filters``, reranked if asked."""
+        """The top ``k`` rows for ``query`` among the rows passing ``filters``, reranked if asked."""
         t0 = time.perf_counter()
+        q = Query(text=query) if isinstance(query, str) else query
+        if q.text is None and q.like is None and q.photo is None:
+            raise InquireError("Give something to search for: words (q), a row to find more like (like), or a photo.")
+        if rerank is not None and q.text is None:
+            raise InquireError("Reranking scores images against words: give a text query (q) with rerank.")
         scorer = self._scorer(rerank) if rerank is not None else None
-        allowed = build_mask(self.meta, filters) if filters is not None else None
-        n_allowed = self.n_images if allowed is None else int(allowed.sum())
+        vector, feedback, prepare_ms = (None, None, {}) if q.plain_text() else self._vector(q)
+        allowed, n_allowed = self._mask(filters)
         t1 = time.perf_counter()
         depth = min(k if scorer is None else max(k, rerank_from or DEFAULT_RERANK_FROM), n_allowed)
         if depth > 0:
             key = filters.model_dump_json(include=set(Filters.model_fields)) if allowed is not None else None
-            first = self._batched(text, depth, allowed, key)
+            first = self._batched(q.text if vector is None else vector, depth, allowed, key)
             rows, scores = first.rows, first.scores
             keep = rows >= 0  # an approximate index may find fewer than k allowed rows
             hits = Hits(rows[keep].astype(np.int64), scores[keep].astype(np.float32), n_allowed, batch_size=first.batch_size)
@@ -126,12 +187,57 @@ class SearchEngine:
             timings = {"queued": 0.0, "encode": 0.0, "search": 0.0}
         t2 = time.perf_counter()
         if scorer is not None and len(hits.rows):
-            hits = self._rerank(scorer, rerank, text, hits, k)
+            hits = self._rerank(scorer, rerank, q.text, hits, k)
         else:
             hits.rows, hits.scores = hits.rows[:k], hits.scores[:k]
         t3 = time.perf_counter()
-        hits.timings_ms = {**timings, "filter": 1e3 * (t1 - t0), "rerank": 1e3 * (t3 - t2), "total": 1e3 * (t3 - t0)}
+        timings = {**timings, **prepare_ms}  # a prepared vector's text encoding ran here, not in the batch
+        hits.feedback = feedback
+        hits.timings_ms = {**timings, "filter": 1e3 * (t1 - t0) - sum(prepare_ms.values()), "rerank": 1e3 * (t3 - t2),
+                           "total": 1e3 * (t3 - t0)}
         return hits
+
+    def _vector(self, q: Query) -> tuple[np.ndarray, dict | None, dict[str, float]]:
+        """The query vector of a mixed or refined query, how labels moved it, and the time spent."""
+        t0 = time.perf_counter()
+        parts = []
+        if q.text is not None:
+            parts.append((self.encode([q.text])[0], q.text_weight))
+        t1 = time.perf_counter()
+        if q.like is not None:
+            parts.append((self.folder.embeddings(np.asarray([self.check_row(q.like)]))[0], q.like_weight))
+        if q.photo is not None:
+            parts.append((q.photo, q.photo_weight))
+        try:
+            vector = combine(parts)
+        except ValueError as exc:
+            raise InquireError(f"Cannot build the query: {exc} (check text_weight, like_weight and photo_weight).") from None
+        feedback = None
+        if q.feedback is not None:
+            rel = self.folder.embeddings(np.asarray(q.relevant, dtype=np.int64))
+            non = self.folder.embeddings(np.asarray(q.not_relevant, dtype=np.int64))
+            refined = refine(vector, rel, non, q.feedback, q.feedback_weights)
+            vector = refined.vector
+            feedback = {"method": refined.method, "n_relevant": refined.n_relevant, "n_not_relevant": refined.n_not_relevant}
+        return vector, feedback, {"encode": 1e3 * (t1 - t0), "prepare": 1e3 * (time.perf_counter() - t1)}
+
+    def _mask(self, filters: Filters | None) -> tuple[np.ndarray | None, int]:
+        """The rows passing ``filters`` and their count; the last few masks are kept, as a user refines one search."""
+        if filters is None or not filters.active():
+            return None, self.n_images
+        key = filters.model_dump_json(include=set(Filters.model_fields))
+        with self._masks_lock:
+            if key in self._masks:
+                self._masks.move_to_end(key)
+                return self._masks[key]
+        mask = build_mask(self.meta, filters)
+        mask.flags.writeable = False  # shared by every request with this filter
+        entry = (mask, int(np.count_nonzero(mask)))
+        with self._masks_lock:
+            self._masks[key] = entry
+            while len(self._masks) > _MASK_CACHE_SIZE:
+                self._masks.popitem(last=False)
+        return entry
 
     def _first_stage(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` (scores, rows) per query, from the FAISS index if there is one, else exact."""
@@ -159,7 +265,7 @@ class SearchEngine:
         from ..rerank.base import Pair
 
         ids = self.meta.image_ids(first.rows)
-        paths = self.meta.table["image_path"].take(first.rows).to_pylist()
+        paths = self.meta.take(first.rows, ["image_path"]).column(0).to_pylist()
         pairs, missing = [], {}
         for i, (image_id, path) in enumerate(zip(ids, paths)):
             try:

@@ -3,7 +3,8 @@
 * A server bound to loopback accepts only loopback Host names, so a web page elsewhere cannot
   reach it through DNS rebinding and write labels in the user's name.
 * Request bodies are small JSON documents; anything over :data:`MAX_BODY` is refused with 413
-  before it is read into memory.
+  before it is read into memory. A path given its own limit (the photo upload) gets that limit
+  instead, and only that path.
 * Pages and API answers carry headers that keep browsers from sniffing types, framing the page or
   running scripts from anywhere but the server itself.
 """
@@ -15,7 +16,6 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 64 * 1024
-_TOO_LARGE = f"Request body too large (limit {MAX_BODY} bytes)."
 _HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -29,11 +29,15 @@ class _TooLarge(Exception):
 
 
 class GuardMiddleware:
-    """ASGI middleware applying the guards above; ``allowed_hosts`` None accepts any Host."""
+    """ASGI middleware applying the guards above; ``allowed_hosts`` None accepts any Host.
 
-    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...] | None = None):
+    ``body_limits`` maps exact request paths to their own body limit (bytes).
+    """
+
+    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...] | None = None, body_limits: dict[str, int] | None = None):
         self.app = app
         self.allowed_hosts = {h.lower() for h in allowed_hosts} if allowed_hosts is not None else None
+        self.body_limits = dict(body_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,9 +47,11 @@ class GuardMiddleware:
         if self.allowed_hosts is not None and host_name(headers.get(b"host", b"").decode("latin-1")) not in self.allowed_hosts:
             await _reject(send, 400, "Unknown Host header: this server answers only under its own loopback name.")
             return
+        limit = self.body_limits.get(scope.get("path", ""), MAX_BODY)
+        too_large_message = f"Request body too large (limit {limit} bytes)."
         declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-            await _reject(send, 413, _TOO_LARGE)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _reject(send, 413, too_large_message)
             return
         seen = 0
         started = too_large = False
@@ -55,7 +61,7 @@ class GuardMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > MAX_BODY:
+                if seen > limit:
                     too_large = True
                     raise _TooLarge
             return message
@@ -65,7 +71,7 @@ class GuardMiddleware:
             if too_large:  # the app turned the aborted read into its own error: answer 413 instead
                 if message["type"] == "http.response.start" and not started:
                     started = True
-                    await _reject(send, 413, _TOO_LARGE)
+                    await _reject(send, 413, too_large_message)
                 return
             if message["type"] == "http.response.start":
                 started = True
@@ -76,7 +82,7 @@ class GuardMiddleware:
             await self.app(scope, limited_receive, guarded_send)
         except _TooLarge:
             if not started:
-                await _reject(send, 413, _TOO_LARGE)
+                await _reject(send, 413, too_large_message)
 
 
 def host_name(host: str) -> str:

@@ -6,15 +6,30 @@ memory as Arrow columns (compact, no Python objects per row) for showing and exp
 columns that filters test are converted once to numpy: latitude and longitude as float32, the
 observation date as int32 days since 1970, and each taxonomy level and the iconic group as int32
 codes into a small table of distinct names. A filter is then a few vectorised comparisons.
+
+Reading the parquet files is most of a server's start-up at five million rows, so the first start
+keeps an uncompressed Arrow copy of the table in the cache (``cache_root()/serve-metadata/``, keyed
+by the folder's identity, which changes with its files); later starts memory-map it, which takes
+milliseconds and leaves the table in the page cache rather than in the process's own memory.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from ..paths import cache_root
+
+if TYPE_CHECKING:
+    from ..data.embedding_folder import EmbeddingFolder
+
+log = logging.getLogger("inquire.serve")
 
 #: Taxonomy levels a taxon filter looks in, from the top; those the collection has are used.
 TAXONOMY_LEVELS = ("kingdom", "phylum", "class", "order", "family", "genus", "specific_epithet", "name", "common_name")
@@ -77,27 +92,51 @@ class Metadata:
         self.day = _days(table[self.date_column]) if self.date_column else None
         self.iconic = Coded.from_column(table[self.iconic_column]) if self.iconic_column else None
         self.taxonomy = {level: Coded.from_column(table[level]) for level in TAXONOMY_LEVELS if level in names}
-        self._ids: pa.Array | None = None
+        self._lookup: dict[str, pa.Array] = {}
+        self._batches = table.to_batches()
+        self._starts = np.cumsum([0] + [b.num_rows for b in self._batches])
+
+    def take(self, rows: np.ndarray | list[int], columns: list[str] | None = None) -> pa.Table:
+        """``rows`` (any order) of the table, or of its ``columns``, touching only those rows.
+
+        Each row is a zero-copy one-row slice of the record batch that holds it. Arrow's own
+        ``take`` on a table of many chunks first joins the chunks of every column: measured
+        44-245 ms for 50 rows of a 5,000,000-row table; taking from each batch, then restoring the
+        order, 6.5 ms; slicing, 0.3 ms (1.5 ms with the conversion to Python values).
+        """
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if len(rows) and (rows.min() < 0 or rows.max() >= self.n_rows):
+            raise IndexError(f"rows must lie in [0, {self.n_rows})")
+        which = np.searchsorted(self._starts, rows, side="right") - 1
+        offsets = rows - self._starts[which]
+        sliced = [self._batches[b].slice(o, 1) for b, o in zip(which.tolist(), offsets.tolist())]
+        table = pa.Table.from_batches(sliced, schema=self.table.schema)
+        return table if columns is None else table.select(columns)
 
     def records(self, rows: np.ndarray | list[int]) -> list[dict]:
         """All metadata of ``rows`` as plain Python values, in the order given."""
         if len(rows) == 0:
             return []
-        return self.table.take(pa.array(np.asarray(rows, dtype=np.int64))).to_pylist()
+        return self.take(rows).to_pylist()
 
     def image_ids(self, rows: np.ndarray | list[int]) -> list[str]:
         """The stable ids of ``rows`` (the ``image_id`` column, else the image path), as strings."""
-        taken = self.table[self.id_column].take(pa.array(np.asarray(rows, dtype=np.int64)))
-        return [str(v) for v in taken.to_pylist()]
+        return [str(v) for v in self.take(rows, [self.id_column]).column(0).to_pylist()]
 
-    def rows_of(self, image_ids: list[str]) -> dict[str, int]:
-        """Row of each given image id that the collection holds (one vectorised pass over the ids)."""
+    def value(self, row: int, column: str):
+        """One cell as a Python value."""
+        return self.take([row], [column]).column(0)[0].as_py()
+
+    def rows_of(self, image_ids: list[str], column: str | None = None) -> dict[str, int]:
+        """Row of each given image id (or value of ``column``) that the collection holds, in one vectorised pass."""
         if not image_ids:
             return {}
-        if self._ids is None:
-            self._ids = self.table[self.id_column].cast(pa.string()).combine_chunks()
-        found = np.flatnonzero(pc.is_in(self._ids, value_set=pa.array(image_ids, pa.string())).to_numpy(zero_copy_only=False))
-        return {str(self._ids[int(r)].as_py()): int(r) for r in found}
+        column = column or self.id_column
+        if column not in self._lookup:
+            self._lookup[column] = self.table[column].cast(pa.string()).combine_chunks()
+        values = self._lookup[column]
+        found = np.flatnonzero(pc.is_in(values, value_set=pa.array(image_ids, pa.string())).to_numpy(zero_copy_only=False))
+        return {str(values[int(r)].as_py()): int(r) for r in found}
 
     def facets(self) -> dict:
         """What the filters can take: iconic groups with counts, taxonomy levels, date and coordinate ranges."""
@@ -126,6 +165,28 @@ class Metadata:
         return out[:limit]
 
 
+def load_table(folder: EmbeddingFolder) -> pa.Table:
+    """Every metadata row of ``folder`` in one table: memory-mapped from the cached Arrow copy, made now if absent."""
+    cached = cache_root() / "serve-metadata" / f"{folder.identity}.arrow"
+    if cached.is_file():
+        try:
+            return pa.ipc.open_file(pa.memory_map(str(cached))).read_all()
+        except (OSError, pa.ArrowInvalid) as exc:  # a damaged copy is made again below
+            log.warning("ignoring the metadata cache %s (%s)", cached, exc)
+    table = pa.concat_tables([t for _, t in folder.iter_metadata()], promote_options="default")
+    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        tmp.replace(cached)
+    except OSError as exc:  # a read-only or full cache only costs the next start its speed
+        log.warning("could not keep a copy of the metadata in %s (%s); the next start reads the parquet files again", cached, exc)
+        tmp.unlink(missing_ok=True)
+        return table
+    return pa.ipc.open_file(pa.memory_map(str(cached))).read_all()
+
+
 def _first(names: list[str], candidates: tuple[str, ...]) -> str | None:
     return next((c for c in candidates if c in names), None)
 
@@ -146,6 +207,9 @@ def _days(column: pa.ChunkedArray) -> np.ndarray:
         days = column.cast(pa.date32(), safe=False)
     else:
         text = pc.utf8_slice_codeunits(column.cast(pa.string()), 0, 10)
-        days = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True).cast(pa.date32())
+        try:  # Arrow's ISO parser: 5x faster than strptime at five million rows, but all-or-nothing
+            days = text.cast(pa.date32())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            days = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True).cast(pa.date32())
     arr = days.combine_chunks().cast(pa.int32()).fill_null(NO_DAY)
     return arr.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)

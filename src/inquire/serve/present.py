@@ -14,7 +14,7 @@ def result_items(engine: SearchEngine, labels: LabelStore | None, query: str, hi
     """The ranked results with display fields, every metadata column and this query's labels (if ``labels``)."""
     meta = engine.meta
     records = meta.records(hits.rows)
-    ids = meta.image_ids(hits.rows)
+    ids = [str(rec[meta.id_column]) for rec in records]  # as meta.image_ids, without reading the rows twice
     judged = labels.lookup(query, ids) if labels is not None else {}
     images = engine.images is not None
     out = []

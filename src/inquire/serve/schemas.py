@@ -11,12 +11,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..data.queries import normalize_text
+from ..index.feedback import FeedbackWeights
 from .filters import Filters
 
 MAX_K = 200
 MAX_RERANK_FROM = 1000
 MAX_QUERY_CHARS = 500
+MAX_WEIGHT = 100.0
+MAX_REQUEST_LABELS = 1000
 SUPERCATEGORIES = ("Appearance", "Behavior", "Context", "Species")
+_DEFAULT = FeedbackWeights()
 
 
 def _query_text(value: str) -> str:
@@ -27,27 +31,76 @@ def _query_text(value: str) -> str:
 
 
 class SearchRequest(Filters):
-    """A text query, how many results, optional filters (all must match) and optional reranking."""
+    """What to look for (words, an image of the collection, an uploaded photo, or a weighted mix),
+    how many results, optional filters (all must match), reranking and relevance feedback.
 
-    q: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for, in words.")
+    The parts given are mixed as ``unit(text_weight * unit(text) + like_weight * unit(image of row
+    like) + photo_weight * unit(photo))``: with the default weights, each pulls equally.
+    """
+
+    q: str | None = Field(None, min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for, in words.")
+    like: int | None = Field(None, ge=0, description="More like this: a row whose own image embedding is (part of) the query; no model call.")
+    photo: str | None = Field(None, pattern=r"^[0-9a-f]{24}$", description="An uploaded photo's id (from POST /api/photos) as (part of) the query.")
+    text_weight: float = Field(1.0, ge=0, le=MAX_WEIGHT, description="Weight of the words in the mix.")
+    like_weight: float = Field(1.0, ge=0, le=MAX_WEIGHT, description="Weight of the row's image in the mix.")
+    photo_weight: float = Field(1.0, ge=0, le=MAX_WEIGHT, description="Weight of the uploaded photo in the mix.")
     k: int = Field(20, ge=1, le=MAX_K, description=f"Number of results (1 to {MAX_K}).")
     rerank: str | None = Field(None, max_length=300, description="A reranker spec the server allows (see /api/info); empty for none.")
     rerank_from: int | None = Field(
         None, ge=1, le=MAX_RERANK_FROM,
         description="How many first-stage results the reranker rescores (at least k; default max(k, 100)).",
     )
+    refine: bool = Field(False, description="Relevance feedback: move the query toward the images labelled relevant for q "
+                                            "(and in labels) and away from those labelled not relevant.")
+    feedback_method: Literal["auto", "rocchio", "logistic"] = Field(
+        "auto", description=f"rocchio, logistic (a classifier on the labelled embeddings), or auto: logistic once "
+                            f"{_DEFAULT.min_per_class} images of each kind are labelled, rocchio before.")
+    alpha: float = Field(_DEFAULT.alpha, ge=0, le=MAX_WEIGHT, description="Feedback: weight of the query itself.")
+    beta: float = Field(_DEFAULT.beta, ge=0, le=MAX_WEIGHT, description="Feedback: weight of the relevant images' mean (rocchio).")
+    gamma: float = Field(_DEFAULT.gamma, ge=0, le=MAX_WEIGHT, description="Feedback: weight of the not-relevant images' mean (rocchio).")
+    delta: float = Field(_DEFAULT.delta, ge=0, le=MAX_WEIGHT, description="Feedback: weight of the classifier's direction (logistic).")
 
     @field_validator("q")
     @classmethod
-    def _normal(cls, value: str) -> str:
-        return _query_text(value)
+    def _normal(cls, value: str | None) -> str | None:
+        return None if value is None else _query_text(value)
 
     @model_validator(mode="after")
-    def _rerank_depth(self) -> SearchRequest:
+    def _consistent(self) -> SearchRequest:
         if self.rerank is not None and not self.rerank.strip():
             self.rerank = None
+        if self.q is None and self.like is None and self.photo is None:
+            raise ValueError("give something to search for: q (words), like (a row) or photo (an uploaded photo's id)")
         if self.rerank_from is not None and self.rerank_from < self.k:
             raise ValueError(f"rerank_from ({self.rerank_from}) must be at least k ({self.k})")
+        return self
+
+    def feedback_weights(self) -> FeedbackWeights:
+        return FeedbackWeights(alpha=self.alpha, beta=self.beta, gamma=self.gamma, delta=self.delta,
+                               min_per_class=_DEFAULT.min_per_class, c=_DEFAULT.c)
+
+
+class LabelItem(BaseModel):
+    """A judgement sent with a search (not stored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    row: int = Field(..., ge=0)
+    relevant: bool
+
+
+class SearchBody(SearchRequest):
+    """The search of ``POST /api/search``: the query-parameter fields plus labels to refine with."""
+
+    labels: list[LabelItem] = Field(
+        [], max_length=MAX_REQUEST_LABELS,
+        description="Judgements used by refine besides those stored for q; a row here overrides its stored label.",
+    )
+
+    @model_validator(mode="after")
+    def _labels_need_refine(self) -> SearchBody:
+        if self.labels and not self.refine:
+            raise ValueError("labels are used only to refine: set refine to true, or leave labels out")
         return self
 
 
@@ -76,13 +129,36 @@ class ResultItem(BaseModel):
     metadata: dict[str, Any] = Field(description="Every metadata column of the image.")
 
 
+class FeedbackOut(BaseModel):
+    """How relevance labels refined the query."""
+
+    method: str = Field(description="rocchio or logistic.")
+    n_relevant: int
+    n_not_relevant: int
+    n_not_in_collection: int = Field(description="Stored labels naming images this collection does not hold (not used).")
+
+
+class PhotoOut(BaseModel):
+    """An uploaded photo, ready to search with."""
+
+    photo: str = Field(description="Its id: pass it as photo in a search.")
+    format: str
+    width: int
+    height: int
+    bytes: int
+
+
 class SearchResponse(BaseModel):
-    query: str = Field(description="The query as searched (normalised).")
+    query: str | None = Field(description="The words searched (normalised); labels are kept under them. Null for a search by image only.")
+    like: int | None = None
+    photo: str | None = None
+    feedback: FeedbackOut | None = Field(None, description="Set when refine was asked.")
     k: int
     rerank: str | None
     n_images: int = Field(description="Images in the collection.")
     n_allowed: int = Field(description="Images that pass the filters.")
-    timings_ms: dict[str, float] = Field(description="filter, queued, encode, search, rerank and total, in milliseconds.")
+    timings_ms: dict[str, float] = Field(description="filter, queued, encode, search, rerank, present (metadata and labels of the results) "
+                                                     "and total, in milliseconds; prepare (mixing and refining the query) when it ran.")
     batch_size: int = Field(description="Requests whose text encoding and search ran together with this one (1: alone).")
     results: list[ResultItem]
 

@@ -15,15 +15,17 @@ from fastapi.templating import Jinja2Templates
 from .config import ServeConfig
 from .engine import SearchEngine
 from .labels import LabelStore
+from .uploads import PhotoStore
 
 
 @dataclass
 class ServeState:
-    """The server's configuration, search engine, label store and page templates."""
+    """The server's configuration, search engine, label store, uploaded photos and page templates."""
 
     config: ServeConfig
     engine: SearchEngine
     labels: LabelStore
+    photos: PhotoStore
     templates: Jinja2Templates
 
 

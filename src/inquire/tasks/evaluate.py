@@ -29,8 +29,12 @@ def read_run(path: str | Path) -> pd.DataFrame:
 
 
 def check_rerank_run(run: pd.DataFrame, labels: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """Join a run to the split's labels, refusing anything that would bias the score."""
-    run = run.reset_index(drop=True)
+    """Join a run to the split's labels, refusing anything that would bias the score.
+
+    Only the run's query, image and score are read: any other column (the ``rank`` and
+    ``relevant`` of an inquire run.parquet) is ignored, so relevance always comes from the labels.
+    """
+    run = run[RUN_COLUMNS].reset_index(drop=True)
     run["query_text"] = run["query"].map(normalize_text)
     labels = labels.assign(query_text=labels["query"].map(normalize_text))
     known_queries = set(labels["query_text"])

@@ -24,7 +24,8 @@ def _download(body: str | bytes, name: str, media_type: str = "text/csv; charset
 @router.get("/results.csv", response_class=Response, responses=_CSV, summary="A search's results with every metadata column")
 def export_results(req: Annotated[SearchRequest, Query()], state: State) -> Response:
     result = run_search(state, req)
-    return _download(results_csv(result.query, result.results), f"results-{slug(req.q)[:60]}.csv")
+    name = req.q or (f"like-{req.like}" if req.like is not None else "photo")
+    return _download(results_csv(result.query or "", result.results), f"results-{slug(name)[:60]}.csv")
 
 
 @router.get("/labels.csv", response_class=Response, responses=_CSV, summary="Every judgement with the image's metadata")

@@ -26,7 +26,7 @@ def _path(state: ServeState, row: int) -> str:
         raise HTTPException(404, "This server has no images root (start it with --images ROOT).")
     if row >= engine.n_images:
         raise HTTPException(404, f"No image at row {row}: the collection has {engine.n_images} rows.")
-    return str(engine.meta.table["image_path"][row].as_py())
+    return str(engine.meta.value(row, "image_path"))
 
 
 @router.get("/{row}", response_class=FileResponse, responses=_IMAGE, summary="The original image of a row")

@@ -25,7 +25,7 @@ def _row_id(state: ServeState, row: int) -> tuple[str, str]:
     meta = state.engine.meta
     if row >= meta.n_rows:
         raise HTTPException(404, f"No image at row {row}: the collection has {meta.n_rows} rows.")
-    return meta.image_ids([row])[0], str(meta.table["image_path"][row].as_py())
+    return meta.image_ids([row])[0], str(meta.value(row, "image_path"))
 
 
 def _out(label: Label, row: int | None) -> LabelOut:

@@ -1,48 +1,123 @@
-"""Search and what the filters can take: ``/api/search``, ``/api/info``, ``/api/facets``, ``/api/taxa``."""
+"""Search and what the filters can take: ``/api/search``, ``/api/photos``, ``/api/info``, ``/api/facets``, ``/api/taxa``."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 
+from ..engine import Query as EngineQuery
+from ..feedback import LabelRows
 from ..present import result_items
 from ..schemas import (
     MAX_K,
     ErrorResponse,
     Facets,
+    FeedbackOut,
     InfoResponse,
+    PhotoOut,
+    SearchBody,
     SearchRequest,
     SearchResponse,
     Taxon,
 )
 from ..state import ServeState, State
+from ..uploads import UploadError
 
+PHOTOS_PATH = "/api/photos"
 router = APIRouter(prefix="/api", tags=["search"], responses={
-    400: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+    400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
 })
 
 
 def run_search(state: ServeState, req: SearchRequest) -> SearchResponse:
     """Search, then attach display fields and this query's labels to each result."""
-    hits = state.engine.search(req.q, req.k, req, rerank=req.rerank, rerank_from=req.rerank_from)
+    engine = state.engine
+    query, n_not_in_collection = _query(state, req)
+    hits = engine.search(query, req.k, req, rerank=req.rerank, rerank_from=req.rerank_from)
+    start = time.perf_counter()
+    results = result_items(engine, state.labels if req.q else None, req.q or "", hits)
+    timings = {**hits.timings_ms, "present": 1e3 * (time.perf_counter() - start)}
+    timings["total"] += timings["present"]
+    feedback = FeedbackOut(**hits.feedback, n_not_in_collection=n_not_in_collection) if hits.feedback is not None else None
     return SearchResponse(
-        query=req.q, k=req.k, rerank=req.rerank, n_images=state.engine.n_images, n_allowed=hits.n_allowed,
-        timings_ms={k: round(v, 2) for k, v in hits.timings_ms.items()}, batch_size=hits.batch_size,
-        results=result_items(state.engine, state.labels, req.q, hits),
+        query=req.q, like=req.like, photo=req.photo, feedback=feedback, k=req.k, rerank=req.rerank,
+        n_images=engine.n_images, n_allowed=hits.n_allowed, timings_ms={k: round(v, 2) for k, v in timings.items()},
+        batch_size=hits.batch_size, results=results,
     )
 
 
-@router.post("/search", response_model=SearchResponse, summary="Search by text (JSON body)")
-def search_post(req: SearchRequest, state: State) -> SearchResponse:
-    """Rank the collection's images by similarity to the text ``q`` among those passing the filters."""
-    return run_search(state, req)
+def _query(state: ServeState, req: SearchRequest) -> tuple[EngineQuery, int]:
+    """The engine's query for a request (the uploaded photo looked up, the labels gathered), and how
+    many stored labels name images outside the collection."""
+    photo = None
+    if req.photo is not None:
+        found = state.photos.get(req.photo)
+        if found is None:
+            raise HTTPException(404, f"No uploaded photo {req.photo}: uploads are kept for the last {state.photos.keep} photos; upload it again.")
+        photo = found.embedding
+    if req.like is not None:
+        _row(state, req.like)
+    labelled = LabelRows()
+    if req.refine:
+        if req.q is not None:
+            labelled.add_ids(state.engine.meta, ((lab.image_id, lab.relevant) for lab in state.labels.labels(req.q)))
+        for item in getattr(req, "labels", ()):
+            labelled.relevant[_row(state, item.row)] = item.relevant
+    relevant, not_relevant = labelled.split()
+    return EngineQuery(
+        text=req.q, like=req.like, photo=photo, text_weight=req.text_weight, like_weight=req.like_weight,
+        photo_weight=req.photo_weight, feedback=req.feedback_method if req.refine else None,
+        relevant=relevant, not_relevant=not_relevant, feedback_weights=req.feedback_weights(),
+    ), labelled.not_in_collection
 
 
-@router.get("/search", response_model=SearchResponse, summary="Search by text (query parameters)")
-def search_get(req: Annotated[SearchRequest, Query()], state: State) -> SearchResponse:
+def _row(state: ServeState, row: int) -> int:
+    if row >= state.engine.n_images:
+        raise HTTPException(404, f"No image at row {row}: the collection has {state.engine.n_images} rows.")
+    return row
+
+
+def _json(response: SearchResponse) -> Response:
+    """The response serialised by pydantic-core in one call: FastAPI would validate the finished
+    model again and encode it with the json module (measured 3.6 ms against 1.1 ms for 50 results)."""
+    return Response(response.model_dump_json(), media_type="application/json")
+
+
+@router.post("/search", response_model=SearchResponse, summary="Search by text, image or photo (JSON body)")
+def search_post(req: SearchBody, state: State) -> Response:
+    """Rank the collection's images by similarity to the query among those passing the filters.
+
+    ``refine`` re-ranks with the query moved by this query's stored labels and any ``labels`` sent.
+    """
+    return _json(run_search(state, req))
+
+
+@router.get("/search", response_model=SearchResponse, summary="Search (query parameters)")
+def search_get(req: Annotated[SearchRequest, Query()], state: State) -> Response:
     """The same search as ``POST /api/search``, with the fields as query parameters (shareable URLs)."""
-    return run_search(state, req)
+    return _json(run_search(state, req))
+
+
+@router.post(PHOTOS_PATH.removeprefix("/api"), response_model=PhotoOut, status_code=201, summary="Upload a photo to search with",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/jpeg", "image/png", "image/webp")}}},
+             responses={413: {"model": ErrorResponse}, 415: {"model": ErrorResponse}})
+async def upload_photo(request: Request, state: State) -> PhotoOut:
+    """The photo's bytes as the request body (JPEG, PNG or WebP; at most 10 MB).
+
+    The photo is embedded with the model's image tower and kept by id: search with ``photo=<id>``,
+    alone or mixed with words (``q``) and a row's image (``like``), with any filter.
+    """
+    data = await request.body()
+    try:
+        photo = await run_in_threadpool(state.photos.add, data)
+    except UploadError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    return PhotoOut(photo=photo.id, format=photo.format, width=photo.width, height=photo.height, bytes=photo.bytes)
 
 
 @router.get("/info", response_model=InfoResponse, summary="What this server searches")

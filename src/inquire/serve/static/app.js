@@ -4,7 +4,8 @@
 
 const FIELDS = ["q", "k", "iconic_group", "taxon", "date_from", "date_to", "lat_min", "lat_max", "lon_min", "lon_max", "rerank", "rerank_from"];
 const $ = (id) => document.getElementById(id);
-let current = null; // the query text of the results on screen
+let current = null; // the query text of the results on screen (labels are kept under it)
+const example = { like: null, photo: null, photoName: "" }; // image parts of the query, mixed with the words
 
 function params() {
   const out = {};
@@ -33,25 +34,31 @@ async function api(method, url, body) {
   return data;
 }
 
-async function search(event) {
+async function search(event, refine = false) {
   if (event) event.preventDefault();
   const p = params();
-  if (!p.q) return;
-  const body = { ...p, k: Number(p.k || 20) };
-  for (const name of ["lat_min", "lat_max", "lon_min", "lon_max", "rerank_from"]) {
+  if (example.like !== null) p.like = String(example.like);
+  if (example.photo) p.photo = example.photo;
+  if (!p.q && !p.like && !p.photo) return;
+  const body = { ...p, k: Number(p.k || 20), refine };
+  for (const name of ["lat_min", "lat_max", "lon_min", "lon_max", "rerank_from", "like"]) {
     if (name in body) body[name] = Number(body[name]);
   }
   showError("");
-  $("status").textContent = "Searching…";
+  $("status").textContent = refine ? "Refining with your labels…" : "Searching…";
   $("search-button").disabled = true;
   try {
     const data = await api("POST", "/api/search", body);
     current = data.query;
     render(data);
-    history.replaceState(null, "", "?" + new URLSearchParams(p).toString());
-    $("export-results").href = "/api/export/results.csv?" + new URLSearchParams(p).toString();
+    const shown = { ...p };
+    delete shown.photo; // uploaded photos are kept only for a while: not part of a shareable URL
+    if (refine) shown.refine = "true";
+    history.replaceState(null, "", "?" + new URLSearchParams(shown).toString());
+    $("export-results").href = "/api/export/results.csv?" + new URLSearchParams({ ...p, refine: String(refine) }).toString();
     $("tools").hidden = false;
-    loadQueryInfo(data.query);
+    $("refine").disabled = !current;
+    if (current) loadQueryInfo(data.query);
   } catch (err) {
     $("status").textContent = "";
     showError(err.message);
@@ -60,12 +67,61 @@ async function search(event) {
   }
 }
 
+function describe(data) {
+  const parts = [];
+  if (data.query) parts.push(`“${data.query}”`);
+  if (data.like !== null) parts.push(`more like #${data.like}`);
+  if (data.photo) parts.push(`your photo ${example.photoName}`.trim());
+  return parts.join(" + ");
+}
+
 function render(data) {
   const t = data.timings_ms;
-  $("status").textContent = `${data.results.length} results for “${data.query}” among ${data.n_allowed.toLocaleString()} of ${data.n_images.toLocaleString()} images` +
-    ` · ${Math.round(t.total)} ms (text ${Math.round(t.encode)}, search ${Math.round(t.search)}${data.rerank ? ", rerank " + Math.round(t.rerank) : ""})`;
+  const fb = data.feedback;
+  const refined = fb ? ` · refined (${fb.method}) with ${fb.n_relevant} relevant and ${fb.n_not_relevant} not relevant` +
+    (fb.n_not_in_collection ? `, ${fb.n_not_in_collection} labels of images not in this collection unused` : "") : "";
+  $("status").textContent = `${data.results.length} results for ${describe(data)} among ${data.n_allowed.toLocaleString()} of ${data.n_images.toLocaleString()} images` +
+    refined + ` · ${Math.round(t.total)} ms (text ${Math.round(t.encode)}, search ${Math.round(t.search)}${data.rerank ? ", rerank " + Math.round(t.rerank) : ""})`;
   const list = $("results");
   list.replaceChildren(...data.results.map(card));
+  $("no-labels").hidden = Boolean(current) || data.results.length === 0;
+}
+
+function showExample() {
+  $("like-chip").hidden = example.like === null;
+  $("like-label").textContent = example.like === null ? "" : `More like #${example.like}`;
+  $("photo-chip").hidden = !example.photo;
+  $("photo-label").textContent = example.photo ? `Photo: ${example.photoName}` : "";
+}
+
+function moreLikeThis(row) {
+  example.like = row;
+  showExample();
+  search();
+}
+
+async function uploadPhoto() {
+  const file = $("photo-file").files[0];
+  if (!file) return;
+  showError("");
+  $("status").textContent = "Uploading the photo…";
+  try {
+    const response = await fetch("/api/photos", { method: "POST", headers: { "Content-Type": file.type || "application/octet-stream" }, body: file });
+    const data = await response.json().catch(() => ({ error: response.statusText }));
+    if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
+    example.photo = data.photo;
+    example.photoName = file.name;
+    const reader = new FileReader();
+    reader.onload = () => { $("photo-preview").src = reader.result; };
+    reader.readAsDataURL(file);
+    showExample();
+    await search();
+  } catch (err) {
+    $("status").textContent = "";
+    showError("Photo not used: " + err.message);
+  } finally {
+    $("photo-file").value = "";
+  }
 }
 
 function card(item) {
@@ -88,6 +144,8 @@ function card(item) {
   for (const button of node.querySelectorAll("button.label")) {
     button.addEventListener("click", () => label(node, item.row, button.dataset.relevant === "true"));
   }
+  node.querySelector(".label-buttons").hidden = !current;
+  node.querySelector("button.more-like").addEventListener("click", () => moreLikeThis(item.row));
   showLabel(node, item.label);
   return node;
 }
@@ -158,13 +216,21 @@ function restore() {
   for (const name of FIELDS) {
     if (url.has(name) && $(name)) $(name).value = url.get(name);
   }
-  if (url.get("q")) search();
+  if (url.has("like") && /^\d+$/.test(url.get("like"))) example.like = Number(url.get("like"));
+  showExample();
+  if (url.get("q") || example.like !== null) search(null, url.get("refine") === "true");
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("search-form").addEventListener("submit", search);
+  $("search-form").addEventListener("submit", (event) => search(event));
+  $("refine").addEventListener("click", () => search(null, true));
+  $("photo-file").addEventListener("change", uploadPhoto);
+  $("clear-like").addEventListener("click", () => { example.like = null; showExample(); search(); });
+  $("clear-photo").addEventListener("click", () => { example.photo = null; example.photoName = ""; showExample(); search(); });
   $("query-info").addEventListener("submit", saveQueryInfo);
   $("taxon").addEventListener("input", suggestTaxa);
-  for (const el of document.querySelectorAll("#filters select")) el.addEventListener("change", () => { if ($("q").value.trim()) search(); });
+  for (const el of document.querySelectorAll("#filters select")) {
+    el.addEventListener("change", () => { if ($("q").value.trim() || example.like !== null || example.photo) search(); });
+  }
   restore();
 });

@@ -1,0 +1,93 @@
+"""Relevance labels → the rows that refine a query: from the label store, a request, or a labels CSV.
+
+Labels name images by id (the label store's key) or, in a CSV, by id, image path or row. Refining
+reads the labelled images' own embeddings, so each label must be found in the collection; a label
+that names an image the collection does not hold is counted and reported, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..data.queries import normalize_text
+from ..errors import InquireError
+from .metadata import Metadata
+
+#: Values of a CSV ``relevant`` column, case-blind (the app's labels.csv writes 1 and 0).
+_TRUE = {"1", "true", "yes", "relevant"}
+_FALSE = {"0", "false", "no", "not relevant"}
+#: Columns that can name the image of a label, in the order they are tried.
+ID_COLUMNS = ("image_id", "image_path", "row")
+
+
+@dataclass
+class LabelRows:
+    """Labelled rows of one query, and what could not be used."""
+
+    relevant: dict[int, bool] = field(default_factory=dict)  # row -> relevant; a later label of a row wins
+    not_in_collection: int = 0
+    other_queries: int = 0
+
+    def split(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(relevant rows, not relevant rows), each in row order."""
+        rows = sorted(self.relevant)
+        return tuple(r for r in rows if self.relevant[r]), tuple(r for r in rows if not self.relevant[r])
+
+    def add_ids(self, meta: Metadata, judged: Iterable[tuple[str, bool]], column: str | None = None) -> None:
+        """Add labels given as (image id, or ``column`` value, relevant)."""
+        judged = [(str(i), bool(r)) for i, r in judged]
+        found = meta.rows_of(sorted({i for i, _ in judged}), column)
+        for image_id, relevant in judged:
+            if image_id in found:
+                self.relevant[found[image_id]] = relevant
+            else:
+                self.not_in_collection += 1
+
+
+def read_labels_csv(path: Path, meta: Metadata, query: str | None) -> LabelRows:
+    """The labels of ``query`` in a CSV (the app's labels.csv, or any file with the columns below).
+
+    Columns: ``relevant`` (1/0, true/false, yes/no, "relevant"/"not relevant") and one of
+    ``image_id``, ``image_path`` or ``row`` naming the image; with a ``query_text`` column only
+    the rows of ``query`` count (rows of other queries are counted).
+    """
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InquireError(f"Cannot read the labels file {path}: {exc}.") from None
+    column = next((c for c in ID_COLUMNS if c in frame.columns), None)
+    if "relevant" not in frame.columns or column is None:
+        raise InquireError(
+            f"{path} needs a 'relevant' column and one of {', '.join(ID_COLUMNS)} naming each image "
+            f"(it has {', '.join(frame.columns) or 'no columns'}); the app's 'All labels (CSV)' export has them."
+        )
+    out = LabelRows()
+    if "query_text" in frame.columns:
+        texts = frame["query_text"].map(normalize_text)
+        if query is None:
+            if texts.nunique() > 1:
+                raise InquireError(f"{path} holds labels of {texts.nunique()} queries: give the query text to pick its labels.")
+        else:
+            mine = texts == normalize_text(query)
+            out.other_queries = int((~mine).sum())
+            frame = frame[mine]
+    relevant = []
+    for line, value in zip(frame.index, frame["relevant"].str.strip().str.lower()):
+        if value not in _TRUE | _FALSE:
+            raise InquireError(f"{path}, line {line + 2}: relevant is {value!r}; use 1 or 0 (true/false, yes/no).")
+        relevant.append(value in _TRUE)
+    if column == "row":
+        for line, (value, rel) in zip(frame.index, zip(frame["row"], relevant)):
+            if not value.strip().isdigit():
+                raise InquireError(f"{path}, line {line + 2}: row is {value!r}; give a row number of the collection.")
+            if int(value) < meta.n_rows:
+                out.relevant[int(value)] = rel
+            else:
+                out.not_in_collection += 1
+    else:
+        out.add_ids(meta, zip(frame[column], relevant), column if column != "image_id" else None)
+    return out
