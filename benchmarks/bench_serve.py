@@ -236,7 +236,7 @@ def run_server(name: str, serve_args: list[str], log: Path, texts: list[str], ar
     n = args.requests
     cache = args.dir / f"cache-{name}"
     first = None
-    if name == "current":  # a first start writes the metadata copy that later starts map
+    if name == "current":  # a first start writes the metadata copy and the ONNX text graph that later starts reuse
         shutil.rmtree(cache, ignore_errors=True)
         server = Server(serve_args, log, pythonpath, cache)
         first = server.wait()
@@ -284,7 +284,7 @@ def report(results: dict) -> None:
     print(f"{'requests/s (' + str(ct['clients']) + ' clients)':34} {bt['requests_per_s']:>10} {ct['requests_per_s']:>10} "
           f"{_ratio(ct['requests_per_s'], bt['requests_per_s']):>7}  errors {bt['errors']} / {ct['errors']}")
     print(f"{'server RssAnon GB':34} {base['server_rss_anon_gb']:>10} {cur['server_rss_anon_gb']:>10}")
-    print(f"{'first start-up s (writes metadata copy)':34} {'':>10} {cur.get('startup_first_s', float('nan')):>10}")
+    print(f"{'first start-up s (writes caches)':34} {'':>10} {cur.get('startup_first_s', float('nan')):>10}")
     print(f"{'response KB (k=' + str(results['k']) + ')':34} {base['latency']['response_kb']:>10} {cur['latency']['response_kb']:>10}")
     for name in ("baseline", "current"):
         lat = results[name]["latency"]

@@ -1,10 +1,11 @@
-"""Query text encoding: open_clip's full 77-token pass against the short pass (issue 11, part 1).
+"""Query text encoding: open_clip's full 77-token pass, the short pass, and the short pass on ONNX Runtime.
 
 Builds a ViT-B-32-sized open_clip CLIP with random weights (the cost of a forward pass does not
-depend on the weights), then times ``encode_text`` (the full pass) and
-:class:`inquire.models.text_fast.CausalTextTower` (the short pass) on the same token batches,
-interleaved, median of ``--repeats``, and prints ms per call, the ratio and the largest
-difference between their outputs.
+depend on the weights), then times ``encode_text`` (the full pass),
+:class:`inquire.models.text_fast.CausalTextTower` (the short pass) and
+:class:`inquire.models.text_onnx.OnnxTextTower` (the same graph on ONNX Runtime, as a CPU search
+server runs it) on the same token batches, median of ``--repeats``, and prints ms per call, the
+ratios to the full pass and the largest difference of each output to the full pass's.
 
     python benchmarks/bench_text.py [--threads 2] [--repeats 30]
 """
@@ -19,6 +20,7 @@ import open_clip
 import torch
 
 from inquire.models.text_fast import CausalTextTower
+from inquire.models.text_onnx import OnnxTextTower
 
 CASES = {
     "1 query (6 tokens)": ["a sick cassava plant"],
@@ -49,15 +51,22 @@ def main() -> None:
     model = open_clip.create_model("ViT-B-32").eval()
     tokenizer = open_clip.get_tokenizer("ViT-B-32")
     fast = CausalTextTower.of(model)
+    onnx, why = OnnxTextTower.load(fast, "bench_text:ViT-B-32-random-seed-0", tokenizer(list(CASES["3 queries"])), args.threads)
+    if onnx is None:
+        raise SystemExit(f"ONNX Runtime not usable: {why}")
     print(f"ViT-B-32 text tower, random weights, {args.threads} threads, median of {args.repeats}")
-    print(f"{'batch':22s} {'full ms':>8s} {'short ms':>9s} {'ratio':>6s} {'max |diff|':>11s}")
+    print(f"{'batch':22s} {'full ms':>8s} {'short ms':>9s} {'ratio':>6s} {'onnx ms':>8s} {'ratio':>6s} {'max |diff| short/onnx':>22s}")
     for name, texts in CASES.items():
         tokens = tokenizer(texts)
         full = _median_ms(model.encode_text, tokens, args.repeats)
         short = _median_ms(fast.encode, tokens, args.repeats)
+        ort = _median_ms(onnx.encode, tokens, args.repeats)
         with torch.inference_mode():
-            diff = float((model.encode_text(tokens) - fast.encode(tokens)).abs().max())
-        print(f"{name:22s} {full:8.1f} {short:9.1f} {full / short:5.1f}x {diff:11.2e}")
+            reference = model.encode_text(tokens)
+            diff = float((reference - fast.encode(tokens)).abs().max())
+            diff_ort = float((reference - onnx.encode(tokens)).abs().max())
+        print(f"{name:22s} {full:8.1f} {short:9.1f} {full / short:5.1f}x {ort:8.1f} {full / ort:5.1f}x "
+              f"{diff:10.2e} / {diff_ort:.2e}")
 
 
 if __name__ == "__main__":

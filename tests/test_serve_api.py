@@ -136,6 +136,7 @@ def test_facets_and_taxa(client, serve_collection):  # noqa: F811
     assert {"name": "Coenobita", "level": "genus"} in client.get("/api/taxa", params={"prefix": "coeno"}).json()
     info = client.get("/api/info").json()
     assert info["search"] == "exact" and info["images"] and info["max_k"] == 200
+    assert info["text_runtime"].startswith("onnxruntime")  # a CPU server encodes queries through ONNX Runtime
 
 
 # --------------------------------------------------------------------------------------------- images

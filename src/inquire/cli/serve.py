@@ -69,7 +69,8 @@ def search(
         raise InquireError("Give something to search for: words (TEXT), --like ROW|IMAGE_PATH or --image FILE.")
     if feedback_method not in METHODS:
         raise InquireError(f"--feedback-method {feedback_method!r}: use one of {', '.join(METHODS)}.")
-    config = ServeConfig(embeddings=embeddings, model=model, index=index, device=device)
+    # one query: exporting a faster text runtime would cost more than it saves
+    config = ServeConfig(embeddings=embeddings, model=model, index=index, device=device, text_runtime="torch")
     engine = SearchEngine(config)
     query = Query(text=text, like=_like_row(engine, like) if like is not None else None,
                   photo=_photo(engine, image) if image is not None else None,
@@ -118,6 +119,7 @@ def serve(
     device: DeviceOpt = None,
     labels: Annotated[Optional[Path], typer.Option("--labels", help="SQLite file for relevance labels (default: one per collection in the user data folder).")] = None,
     rerank: Annotated[Optional[list[str]], typer.Option("--rerank", help="A reranker clients may use (repeatable), e.g. clip:open_clip:ViT-L-14/openai.")] = None,
+    text_runtime: Annotated[str, typer.Option("--text-runtime", help="auto: encode query texts with ONNX Runtime on CPU when it gives PyTorch's embeddings (checked at start); torch: always PyTorch.")] = "auto",
 ) -> None:
     """Start the search web app: search box, thumbnails with attribution, filters, labels, exports, JSON API."""
     # OpenMP threads that sleep between parallel regions instead of spinning: a query's text
@@ -132,16 +134,18 @@ def serve(
 
     if images is not None and not images.is_dir():
         raise InquireError(f"--images {images} is not a folder; give the root under which ROOT/<image_path> files lie.")
+    if text_runtime not in ("auto", "torch"):
+        raise InquireError(f"--text-runtime {text_runtime!r}: use auto or torch.")
     loopback = _is_loopback(host)
     config = ServeConfig(
         embeddings=embeddings, model=model, images=images, index=index, device=device, labels=labels,
-        rerankers=tuple(rerank or ()), allowed_hosts=LOOPBACK_HOSTS if loopback else None,
+        rerankers=tuple(rerank or ()), allowed_hosts=LOOPBACK_HOSTS if loopback else None, text_runtime=text_runtime,
     )
     web = create_app(config)
     state = web.state.serve
     if not loopback:
         err_console.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach this address can search and write labels.")
-    console.print(f"{state.engine.n_images:,} images · labels in {state.labels.path}")
+    console.print(f"{state.engine.n_images:,} images · labels in {state.labels.path} · query texts: {state.engine.text_runtime}")
     console.print(f"Open http://{'[' + host + ']' if ':' in host else host}:{port}/  (API docs at /docs)")
     uvicorn.run(web, host=host, port=port, log_level="warning")
 

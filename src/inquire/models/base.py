@@ -27,6 +27,8 @@ class Embedder(ABC):
     #: the canonical spec string (``open_clip:ViT-B-32/openai``); names the model in outputs
     spec: str
     device: torch.device
+    #: what runs the text tower: "torch", or "onnxruntime" after :meth:`accelerate_text`
+    text_runtime: str = "torch"
 
     @property
     @abstractmethod
@@ -48,6 +50,11 @@ class Embedder(ABC):
     def identity(self) -> str:
         """The cache key of this model's outputs (see :func:`inquire.models.model_identity`)."""
         return model_identity(self.spec)
+
+    def accelerate_text(self) -> str:
+        """Run the text tower on a faster runtime where the result stays the same (a search server
+        on CPU asks for this); returns what runs it now, and why."""
+        return "torch (no faster runtime gives this model's exact text embeddings)"
 
     @property
     def dim(self) -> int:

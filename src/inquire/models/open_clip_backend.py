@@ -9,6 +9,11 @@ import torch
 from ..errors import InquireError
 from .base import Embedder, ImageTransform
 from .text_fast import CausalTextTower
+from .text_onnx import OnnxTextTower
+
+#: texts of different lengths on which a faster text runtime must agree with PyTorch
+PROBE_TEXTS = ["a", "a sick cassava plant", "a hermit crab using plastic trash as its shell on a sandy beach at low tide",
+               " ".join(["an orb weaver spinning its web at dusk"] * 12)]  # the last fills the context
 
 
 class OpenClipEmbedder(Embedder):
@@ -34,6 +39,7 @@ class OpenClipEmbedder(Embedder):
         self._tokenizer = tokenizer
         # None for towers where only the full pass is exact (SigLIP, CoCa, …): see text_fast
         self.text_fast_path = CausalTextTower.of(self._model)
+        self._onnx_text: OnnxTextTower | None = None
 
     @property
     def image_transform(self) -> ImageTransform:
@@ -42,8 +48,18 @@ class OpenClipEmbedder(Embedder):
     def _encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         return self._model.encode_image(pixels)
 
+    def accelerate_text(self) -> str:
+        if self.device.type != "cpu" or self.text_fast_path is None:
+            return super().accelerate_text()
+        probe = self._tokenizer(PROBE_TEXTS)
+        self._onnx_text, why = OnnxTextTower.load(self.text_fast_path, self.identity, probe)
+        self.text_runtime = "torch" if self._onnx_text is None else "onnxruntime"
+        return why if self._onnx_text is not None else f"torch ({why})"
+
     def _encode_texts(self, texts: list[str]) -> torch.Tensor:
         tokens = self._tokenizer(texts).to(self.device)
+        if self._onnx_text is not None:
+            return self._onnx_text.encode(tokens)
         if self.text_fast_path is not None:
             return self.text_fast_path.encode(tokens)
         return self._model.encode_text(tokens)

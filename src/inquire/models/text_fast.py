@@ -53,11 +53,19 @@ class CausalTextTower:
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
         """Projected text features of ``tokens`` (batch, context), from the first L positions only."""
-        t = self.tower
         ends = self.end_positions(tokens)
-        length = int(ends.max()) + 1
+        return self.forward_short(tokens[:, : int(ends.max()) + 1], ends)
+
+    def forward_short(self, tokens: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+        """The tower on already shortened ``tokens`` (batch, L), pooled at ``ends``.
+
+        Kept free of Python decisions on tensor values, so it exports to ONNX with L dynamic
+        (:mod:`inquire.models.text_onnx`).
+        """
+        t = self.tower
+        length = tokens.shape[1]
         cast = t.transformer.get_cast_dtype() if hasattr(t.transformer, "get_cast_dtype") else t.token_embedding.weight.dtype
-        x = t.token_embedding(tokens[:, :length]).to(cast) + t.positional_embedding[:length].to(cast)
+        x = t.token_embedding(tokens).to(cast) + t.positional_embedding[:length].to(cast)
         x = t.transformer(x, attn_mask=t.attn_mask[:length, :length].contiguous())
         x = t.ln_final(x)
         pooled = x[torch.arange(x.shape[0], device=x.device), ends]

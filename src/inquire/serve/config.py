@@ -32,6 +32,8 @@ class ServeConfig:
     labels: Path | None = None
     rerankers: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] | None = None
+    #: "auto": query texts through ONNX Runtime on CPU where it gives the same embeddings; "torch": never
+    text_runtime: str = "auto"
 
     def labels_path(self) -> Path:
         """The labels database: ``labels`` if given, else one per embedding folder in the user data dir.

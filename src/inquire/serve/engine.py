@@ -106,6 +106,9 @@ class SearchEngine:
         with ThreadPoolExecutor(1, thread_name_prefix="inquire-load") as pool:
             collection = pool.submit(self._load_collection)
             self.embedder: Embedder = create_embedder(spec, config.device)
+            self.text_runtime = (
+                self.embedder.accelerate_text() if config.text_runtime == "auto" else "torch (--text-runtime torch)"
+            )
             if self.embedder.dim != self.folder.dim:
                 collection.cancel()
                 raise InquireError(

@@ -223,6 +223,7 @@ class InfoResponse(BaseModel):
     rerankers: list[str]
     max_k: int
     labels_db: str
+    text_runtime: str = Field(description="What encodes query texts (torch, or onnxruntime on CPU), and why.")
 
 
 class Facets(BaseModel):

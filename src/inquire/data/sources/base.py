@@ -8,6 +8,7 @@ interrupted job can split the collection into the same blocks on every run and r
 from __future__ import annotations
 
 import hashlib
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from functools import cached_property
@@ -87,3 +88,18 @@ def infer_column(values: Sequence[Any]) -> pa.Array:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+class FilesUnderRoot(ImageSource):
+    """A source whose items are files under ``root``: subclasses also fill ``self._files``
+    (paths relative to ``root``, in item order), which is where a user finds each item."""
+
+    _files: pa.Array
+
+    def payloads(self, start: int, stop: int) -> Iterator[Payload]:
+        root = str(self.root)
+        for rel in self._files[start:stop].to_pylist():
+            yield os.path.join(root, rel)
+
+    def location(self, index: int) -> str:
+        return self._files[index].as_py()

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from ..decode import Payload
 from ...errors import InquireError
 from ..image_files import image_extensions, image_path_of
-from .base import IMAGE_PATH, ImageSource
+from .base import IMAGE_PATH, FilesUnderRoot
 
 
-class FolderSource(ImageSource):
+class FolderSource(FilesUnderRoot):
     """Every file under ``root`` whose extension Pillow decodes (JPEG, PNG, WebP, TIFF, …).
 
     ``image_path`` is the path relative to ``root`` with a trailing ``.jpg`` dropped and any other
@@ -41,14 +39,6 @@ class FolderSource(ImageSource):
         _refuse_clashes(self.root, keys, files)
         self.table = pa.table({IMAGE_PATH: pa.array(keys, type=pa.string())})
         self._files = pa.array(files, type=pa.string())
-
-    def payloads(self, start: int, stop: int) -> Iterator[Payload]:
-        root = str(self.root)
-        for rel in self._files[start:stop].to_pylist():
-            yield os.path.join(root, rel)
-
-    def location(self, index: int) -> str:
-        return self._files[index].as_py()
 
     def details(self) -> dict[str, Any]:
         return {"ignored_files": self._ignored}

@@ -9,17 +9,14 @@ their metadata travels into the output, so search results can be filtered by tax
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from ..decode import Payload
 from ...errors import InquireError
 from ..image_files import image_path_of
-from .base import IMAGE_PATH, ImageSource, infer_column
+from .base import IMAGE_PATH, FilesUnderRoot, infer_column
 
 #: image fields copied into the output (``id`` becomes ``image_id``), in this order
 IMAGE_FIELDS = [
@@ -34,7 +31,7 @@ IMAGE_FIELDS = [
 ]
 
 
-class INatSource(ImageSource):
+class INatSource(FilesUnderRoot):
     """Images named by ``json_path`` (files relative to its folder).
 
     ``image_path`` is ``file_name`` with its ``.jpg`` dropped (:mod:`inquire.data.image_files`),
@@ -67,14 +64,6 @@ class INatSource(ImageSource):
             columns[name] = infer_column([categories.get(c, {}).get(field) for c in category_ids])
         self.table = pa.table(columns)
         self._n_unlabelled = sum(c is None for c in category_ids)
-
-    def payloads(self, start: int, stop: int) -> Iterator[Payload]:
-        root = str(self.root)
-        for rel in self._files[start:stop].to_pylist():
-            yield os.path.join(root, rel)
-
-    def location(self, index: int) -> str:
-        return self._files[index].as_py()
 
     def details(self) -> dict[str, Any]:
         return {"json": self.json_path.name, "n_without_category": self._n_unlabelled}

@@ -127,7 +127,7 @@ def info(state: State) -> InfoResponse:
         model=engine.embedder.spec, embeddings=str(state.config.embeddings), n_images=engine.n_images,
         dim=engine.folder.dim, search=str(state.config.index) if state.config.index else "exact",
         images=engine.images is not None, rerankers=list(state.config.rerankers), max_k=MAX_K,
-        labels_db=str(state.labels.path),
+        labels_db=str(state.labels.path), text_runtime=engine.text_runtime,
     )
 
 
