@@ -48,7 +48,7 @@ def _listening_on_loopback_only(port: int) -> bool:
 
 @pytest.fixture(scope="module")
 def server(serve_collection, tmp_path_factory):  # noqa: F811
-    """``inquire serve`` in its own process; yields its base URL and stops it after the module."""
+    """``inquire serve`` in its own process; yields its base URL, port and log, and stops it after the module."""
     port = _free_port()
     labels = tmp_path_factory.mktemp("live") / "labels.sqlite"
     log = tmp_path_factory.mktemp("live-log") / "server.log"
@@ -71,7 +71,7 @@ def server(serve_collection, tmp_path_factory):  # noqa: F811
             proc.kill()
             pytest.fail(f"inquire serve did not answer within 90 s:\n{log.read_text()}")
         time.sleep(0.3)
-    yield base, port
+    yield base, port, log
     proc.terminate()
     proc.wait(timeout=30)
 
@@ -84,9 +84,15 @@ def _report(request, line: str) -> None:
 
 
 def test_server_binds_loopback_and_checks_host(server):
-    base, port = server
+    base, port, _ = server
     assert _listening_on_loopback_only(port)
     assert httpx.get(base + "/api/info", headers={"host": "rebinding.example"}).status_code == 400
+
+
+def test_server_says_what_encodes_query_texts(server):
+    base, _, log = server
+    assert httpx.get(base + "/api/info").json()["text_runtime"].startswith("onnxruntime")
+    assert "query texts: onnxruntime" in " ".join(log.read_text().split())  # the start-up line, wrapped or not
 
 
 # --------------------------------------------------------------------------------------------- load
@@ -94,7 +100,7 @@ def test_server_binds_loopback_and_checks_host(server):
 
 def test_sixteen_concurrent_clients_get_no_errors(server, serve_collection, request):  # noqa: F811
     """16 clients x 10 rounds of search, filtered search, thumbnail and label; bounded in count and time."""
-    base, _ = server
+    base, _, _ = server
     queries = pd.read_csv(builders_queries())["query_text"].str.strip().tolist()
     latencies: dict[str, list[float]] = {"search": [], "thumbnail": [], "label": []}
     failures: list[str] = []
@@ -182,7 +188,7 @@ def _until(page, predicate: str, timeout_s: float = 30.0) -> None:
 
 
 def test_browser_searches_filters_labels_and_exports(server, browser, serve_collection, tmp_path, request):  # noqa: F811
-    base, _ = server
+    base, _, _ = server
     meta = serve_collection.metadata
     query = "A nest brood parasitized by a cowbird"
     page = browser.new_page(viewport={"width": 1280, "height": 1000}, accept_downloads=True)

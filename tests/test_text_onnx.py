@@ -6,6 +6,8 @@ each time it loads; a model without an exact fast path keeps PyTorch.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -47,3 +49,11 @@ def test_the_export_is_made_once_and_reused(accelerated, open_clip_spec):
 def test_models_without_an_exact_short_pass_keep_pytorch(hf_clip_spec):
     embedder = create_embedder(hf_clip_spec, "cpu")
     assert embedder.accelerate_text().startswith("torch (") and embedder.text_runtime == "torch"
+
+
+def test_a_first_export_says_so_and_where(open_clip_spec, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("INQUIRE_CACHE_DIR", str(tmp_path))
+    with caplog.at_level(logging.INFO, logger="inquire"):
+        assert create_embedder(open_clip_spec, "cpu").accelerate_text().startswith("onnxruntime")
+    notes = [r.getMessage() for r in caplog.records if "ONNX" in r.getMessage()]
+    assert len(notes) == 1 and str(tmp_path / "text-onnx") in notes[0]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import logging
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -129,6 +131,8 @@ def serve(
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import uvicorn
 
+    _show_library_notes()
+
     from ..serve import ServeConfig, create_app
     from ..serve.config import LOOPBACK_HOSTS
 
@@ -193,3 +197,14 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _show_library_notes() -> None:
+    """Show what the library logs (a first start's one-time work: the metadata copy, the ONNX
+    export; a damaged cache ignored), so a long first start says why it is long."""
+    logger = logging.getLogger("inquire")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

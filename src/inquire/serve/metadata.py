@@ -173,6 +173,7 @@ def load_table(folder: EmbeddingFolder) -> pa.Table:
             return pa.ipc.open_file(pa.memory_map(str(cached))).read_all()
         except (OSError, pa.ArrowInvalid) as exc:  # a damaged copy is made again below
             log.warning("ignoring the metadata cache %s (%s)", cached, exc)
+    log.info("reading the metadata once to keep an Arrow copy in %s (later starts map it)", cached.parent)
     table = pa.concat_tables([t for _, t in folder.iter_metadata()], promote_options="default")
     tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
     try:
