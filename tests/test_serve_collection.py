@@ -259,17 +259,19 @@ def test_the_metadata_is_kept_as_an_arrow_copy_for_the_next_start(serve_collecti
     import shutil
 
     from inquire.data.embedding_folder import EmbeddingFolder
-    from inquire.paths import cache_root
-    from inquire.serve.metadata import load_table
+    from inquire.serve.metadata import cache_file, load_table
 
     folder_path = tmp_path / "emb"
     shutil.copytree(serve_collection.embeddings, folder_path)
     folder = EmbeddingFolder(folder_path)
-    cached = cache_root() / "serve-metadata" / f"{folder.identity}.arrow"
+    cached = cache_file(folder)
     assert not cached.exists()
     first = load_table(folder)
     assert cached.is_file() and first.to_pandas().equals(folder.metadata())
-    assert load_table(folder).equals(first)
+    made = cached.stat().st_mtime_ns
+    folder.iter_metadata = None  # a later start must not read the parquet files
+    assert load_table(folder).equals(first) and cached.stat().st_mtime_ns == made
+    del folder.iter_metadata
     damaged = cached.with_name("damaged")
     damaged.write_bytes(b"damaged")
     damaged.replace(cached)  # replaced, not rewritten in place: `first` still maps the old file
@@ -279,3 +281,4 @@ def test_the_metadata_is_kept_as_an_arrow_copy_for_the_next_start(serve_collecti
     changed = EmbeddingFolder(folder_path)
     assert changed.identity != cached.stem
     assert set(load_table(changed).column("license").to_pylist()[:30]) == {"CC0 1.0"}
+    assert [p.name for p in cached.parent.iterdir()] == [cache_file(changed).name]  # the old copy is gone

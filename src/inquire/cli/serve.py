@@ -74,17 +74,16 @@ def search(
     # one query: exporting a faster text runtime would cost more than it saves
     config = ServeConfig(embeddings=embeddings, model=model, index=index, device=device, text_runtime="torch")
     engine = SearchEngine(config)
-    query = Query(text=text, like=_like_row(engine, like) if like is not None else None,
-                  photo=_photo(engine, image) if image is not None else None,
-                  text_weight=text_weight, like_weight=like_weight, photo_weight=image_weight)
+    relevant, not_relevant = (), ()
     if feedback is not None:
-        from dataclasses import replace
-
         from ..serve.feedback import read_labels_csv
 
         labelled = read_labels_csv(feedback, engine.meta, text)
         relevant, not_relevant = labelled.split()
-        query = replace(query, feedback=feedback_method, relevant=relevant, not_relevant=not_relevant)
+    query = Query(text=text, like=_like_row(engine, like) if like is not None else None,
+                  photo=_photo(engine, image) if image is not None else None,
+                  text_weight=text_weight, like_weight=like_weight, photo_weight=image_weight,
+                  feedback=feedback_method if feedback is not None else None, relevant=relevant, not_relevant=not_relevant)
     hits = engine.search(query, k, filters)
     if feedback is not None:
         fb = hits.feedback
@@ -156,12 +155,14 @@ def serve(
 
 def _like_row(engine, like: str) -> int:
     """A row number, or the row of an image_path (with or without ``.jpg``) of the collection."""
+    from ..data.image_files import image_path_of
+
     if like.strip().isdigit():
-        row = int(like)
-        if row >= engine.n_images:
-            raise InquireError(f"--like {like}: the collection has rows 0 to {engine.n_images - 1}.")
-        return row
-    wanted = [like, like.removesuffix(".jpg")]
+        try:
+            return engine.check_row(int(like))
+        except InquireError as exc:
+            raise InquireError(f"--like {like}: {exc}") from None
+    wanted = [like, image_path_of(like)]
     found = engine.meta.rows_of(wanted, "image_path")
     if not found:
         raise InquireError(f"--like {like!r}: no image of this collection has that image_path (or row number).")

@@ -18,12 +18,12 @@ included, then serve them all alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 Method = Literal["auto", "rocchio", "logistic"]
-METHODS: tuple[str, ...] = ("auto", "rocchio", "logistic")
+METHODS: tuple[str, ...] = get_args(Method)
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,11 @@ class OpenClipEmbedder(Embedder):
             return super().accelerate_text()
         probe = self._tokenizer(PROBE_TEXTS)
         self._onnx_text, why = OnnxTextTower.load(self.text_fast_path, self.identity, probe)
-        self.text_runtime = "torch" if self._onnx_text is None else "onnxruntime"
         return why if self._onnx_text is not None else f"torch ({why})"
+
+    @property
+    def text_runtime(self) -> str:
+        return "torch" if self._onnx_text is None else "onnxruntime"
 
     def _encode_texts(self, texts: list[str]) -> torch.Tensor:
         tokens = self._tokenizer(texts).to(self.device)

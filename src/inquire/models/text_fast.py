@@ -51,10 +51,14 @@ class CausalTextTower:
             return tokens.argmax(dim=-1)
         return (tokens == self.eos_id).int().argmax(dim=-1)
 
+    def shorten(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``tokens`` (batch, context) cut after the batch's last end-of-text position, and each text's end position."""
+        ends = self.end_positions(tokens)
+        return tokens[:, : int(ends.max()) + 1], ends
+
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
         """Projected text features of ``tokens`` (batch, context), from the first L positions only."""
-        ends = self.end_positions(tokens)
-        return self.forward_short(tokens[:, : int(ends.max()) + 1], ends)
+        return self.forward_short(*self.shorten(tokens))
 
     def forward_short(self, tokens: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
         """The tower on already shortened ``tokens`` (batch, L), pooled at ``ends``.

@@ -87,8 +87,7 @@ class OnnxTextTower:
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
         """Projected text features, as :meth:`CausalTextTower.encode` gives them."""
-        ends = self.fast.end_positions(tokens)
-        short = tokens[:, : int(ends.max()) + 1]
+        short, ends = self.fast.shorten(tokens)
         out = self.session.run(None, {"tokens": short.numpy().astype(np.int64), "ends": ends.numpy().astype(np.int64)})
         return torch.from_numpy(out[0])
 

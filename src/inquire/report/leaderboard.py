@@ -28,12 +28,10 @@ def read_board(path: str | Path | None = None) -> pd.DataFrame:
     Supercategory columns get the website's names; ``model`` (the short name of the row's
     embedding model, if any) is kept for ``inquire reproduce``.
     """
+    source = files("inquire.report").joinpath("data/leaderboard.csv") if path is None else Path(path)
     try:
-        if path is None:
-            with files("inquire.report").joinpath("data/leaderboard.csv").open(encoding="utf-8") as f:
-                table = pd.read_csv(f, comment="#", dtype={"size": str, "model": str})
-        else:
-            table = pd.read_csv(path, comment="#", dtype={"size": str, "model": str})
+        with source.open(encoding="utf-8") as f:
+            table = pd.read_csv(f, comment="#", dtype={"size": str, "model": str})
     except (OSError, ValueError) as exc:
         raise InquireError(f"Could not read the leaderboard file {path}: {exc}") from None
     missing = [c for c in ("task", "method", "overall") if c not in table.columns]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..data import rerank as rerank_data
 from ..data.decode import DecodeError, decode_image
-from ..data.image_files import DROPPED_EXTENSION, find_image_file
+from ..data.image_files import find_image_file
 
 #: Longest side of a thumbnail in pixels; about 4 KB per image at this size and quality.
 THUMB_SIZE = 128
@@ -47,20 +47,17 @@ def rerank_thumbnails(data_dir: Path, split: str, image_ids: Iterable[str]) -> t
     return out, failed
 
 
-def image_file(root: Path, image_path: str) -> Path:
-    """Where an image of a collection lies (:func:`~inquire.data.image_files.find_image_file`);
-    the ``.jpg`` path, which then fails to decode with "not found", when no file matches."""
-    found = find_image_file(root, image_path)
-    return found if found is not None else root / (image_path + DROPPED_EXTENSION)
-
-
 def folder_thumbnails(root: Path, image_paths: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
     """Thumbnails of images under ``root`` by their image_path, and the failed paths with reasons."""
     out: dict[str, str] = {}
     failed: dict[str, str] = {}
     for image_path in set(image_paths):
+        path = find_image_file(root, image_path)
+        if path is None:
+            failed[image_path] = f"file not found ({root / image_path}, with .jpg or any image extension)"
+            continue
         try:
-            out[image_path] = thumbnail_uri(image_file(root, image_path))
+            out[image_path] = thumbnail_uri(path)
         except DecodeError as exc:
-            failed[image_path] = f"{exc} ({image_file(root, image_path)})"
+            failed[image_path] = f"{exc} ({path})"
     return out, failed

@@ -109,8 +109,7 @@ class SearchEngine:
             self.text_runtime = (
                 self.embedder.accelerate_text() if config.text_runtime == "auto" else "torch (--text-runtime torch)"
             )
-            if self.embedder.dim != self.folder.dim:
-                collection.cancel()
+            if self.embedder.dim != self.folder.dim:  # said once the collection has loaded: the pool waits for it
                 raise InquireError(
                     f"The embeddings in {config.embeddings} have dimension {self.folder.dim} but {self.embedder.spec} "
                     f"embeds text in dimension {self.embedder.dim}: give the --model that made these embeddings."
@@ -140,7 +139,7 @@ class SearchEngine:
 
     def check_row(self, row: int) -> int:
         if not 0 <= row < self.n_images:
-            raise InquireError(f"No image at row {row}: the collection has {self.n_images} rows (0 to {self.n_images - 1}).")
+            raise InquireError(f"No image at row {row}: the collection has rows 0 to {self.n_images - 1}.")
         return int(row)
 
     def embed_photo(self, image: Image.Image) -> np.ndarray:
@@ -175,11 +174,11 @@ class SearchEngine:
             raise InquireError("Reranking scores images against words: give a text query (q) with rerank.")
         scorer = self._scorer(rerank) if rerank is not None else None
         vector, feedback, prepare_ms = (None, None, {}) if q.plain_text() else self._vector(q)
-        allowed, n_allowed = self._mask(filters)
+        t_filter = time.perf_counter()
+        allowed, n_allowed, key = self._mask(filters)
         t1 = time.perf_counter()
         depth = min(k if scorer is None else max(k, rerank_from or DEFAULT_RERANK_FROM), n_allowed)
         if depth > 0:
-            key = filters.model_dump_json(include=set(Filters.model_fields)) if allowed is not None else None
             first = self._batched(q.text if vector is None else vector, depth, allowed, key)
             rows, scores = first.rows, first.scores
             keep = rows >= 0  # an approximate index may find fewer than k allowed rows
@@ -196,7 +195,7 @@ class SearchEngine:
         t3 = time.perf_counter()
         timings = {**timings, **prepare_ms}  # a prepared vector's text encoding ran here, not in the batch
         hits.feedback = feedback
-        hits.timings_ms = {**timings, "filter": 1e3 * (t1 - t0) - sum(prepare_ms.values()), "rerank": 1e3 * (t3 - t2),
+        hits.timings_ms = {**timings, "filter": 1e3 * (t1 - t_filter), "rerank": 1e3 * (t3 - t2),
                            "total": 1e3 * (t3 - t0)}
         return hits
 
@@ -214,7 +213,10 @@ class SearchEngine:
         try:
             vector = combine(parts)
         except ValueError as exc:
-            raise InquireError(f"Cannot build the query: {exc} (check text_weight, like_weight and photo_weight).") from None
+            raise InquireError(
+                f"Cannot build the query: {exc}. Check its weights: text_weight, like_weight, photo_weight in the API; "
+                "--text-weight, --like-weight, --image-weight on the command line."
+            ) from None
         feedback = None
         if q.feedback is not None:
             rel = self.folder.embeddings(np.asarray(q.relevant, dtype=np.int64))
@@ -224,15 +226,16 @@ class SearchEngine:
             feedback = {"method": refined.method, "n_relevant": refined.n_relevant, "n_not_relevant": refined.n_not_relevant}
         return vector, feedback, {"encode": 1e3 * (t1 - t0), "prepare": 1e3 * (time.perf_counter() - t1)}
 
-    def _mask(self, filters: Filters | None) -> tuple[np.ndarray | None, int]:
-        """The rows passing ``filters`` and their count; the last few masks are kept, as a user refines one search."""
+    def _mask(self, filters: Filters | None) -> tuple[np.ndarray | None, int, str | None]:
+        """The rows passing ``filters``, their count and the filter's key (None: every row); the last
+        few masks are kept, as a user refines one search."""
         if filters is None or not filters.active():
-            return None, self.n_images
+            return None, self.n_images, None
         key = filters.model_dump_json(include=set(Filters.model_fields))
         with self._masks_lock:
             if key in self._masks:
                 self._masks.move_to_end(key)
-                return self._masks[key]
+                return (*self._masks[key], key)
         mask = build_mask(self.meta, filters)
         mask.flags.writeable = False  # shared by every request with this filter
         entry = (mask, int(np.count_nonzero(mask)))
@@ -240,7 +243,7 @@ class SearchEngine:
             self._masks[key] = entry
             while len(self._masks) > _MASK_CACHE_SIZE:
                 self._masks.popitem(last=False)
-        return entry
+        return (*entry, key)
 
     def _first_stage(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` (scores, rows) per query, from the FAISS index if there is one, else exact."""

@@ -8,16 +8,18 @@ observation date as int32 days since 1970, and each taxonomy level and the iconi
 codes into a small table of distinct names. A filter is then a few vectorised comparisons.
 
 Reading the parquet files is most of a server's start-up at five million rows, so the first start
-keeps an uncompressed Arrow copy of the table in the cache (``cache_root()/serve-metadata/``, keyed
-by the folder's identity, which changes with its files); later starts memory-map it, which takes
+keeps an uncompressed Arrow copy of the table in the cache (:func:`cache_file`: one per embedding
+folder, made again when its files change); later starts memory-map it, which takes
 milliseconds and leaves the table in the page cache rather than in the process's own memory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -165,9 +167,20 @@ class Metadata:
         return out[:limit]
 
 
+def cache_file(folder: EmbeddingFolder) -> Path:
+    """Where the Arrow copy of ``folder``'s metadata is kept: one subfolder per embedding folder,
+    one file per state of its files (:attr:`EmbeddingFolder.identity`)."""
+    where = hashlib.sha256(str(folder.path.resolve()).encode()).hexdigest()[:16]
+    return cache_root() / "serve-metadata" / where / f"{folder.identity}.arrow"
+
+
 def load_table(folder: EmbeddingFolder) -> pa.Table:
-    """Every metadata row of ``folder`` in one table: memory-mapped from the cached Arrow copy, made now if absent."""
-    cached = cache_root() / "serve-metadata" / f"{folder.identity}.arrow"
+    """Every metadata row of ``folder`` in one table: memory-mapped from the cached Arrow copy, made now if absent.
+
+    Making a copy removes the folder's older ones (its files have changed since), so the cache
+    holds one copy per embedding folder.
+    """
+    cached = cache_file(folder)
     if cached.is_file():
         try:
             return pa.ipc.open_file(pa.memory_map(str(cached))).read_all()
@@ -185,6 +198,9 @@ def load_table(folder: EmbeddingFolder) -> pa.Table:
         log.warning("could not keep a copy of the metadata in %s (%s); the next start reads the parquet files again", cached, exc)
         tmp.unlink(missing_ok=True)
         return table
+    for stale in cached.parent.glob("*.arrow"):
+        if stale != cached:
+            stale.unlink(missing_ok=True)  # a server still mapping it keeps its pages until it stops
     return pa.ipc.open_file(pa.memory_map(str(cached))).read_all()
 
 

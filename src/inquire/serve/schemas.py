@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..data.queries import normalize_text
-from ..index.feedback import FeedbackWeights
+from ..index.feedback import FeedbackWeights, Method
 from .filters import Filters
 
 MAX_K = 200
@@ -52,7 +52,7 @@ class SearchRequest(Filters):
     )
     refine: bool = Field(False, description="Relevance feedback: move the query toward the images labelled relevant for q "
                                             "(and in labels) and away from those labelled not relevant.")
-    feedback_method: Literal["auto", "rocchio", "logistic"] = Field(
+    feedback_method: Method = Field(
         "auto", description=f"rocchio, logistic (a classifier on the labelled embeddings), or auto: logistic once "
                             f"{_DEFAULT.min_per_class} images of each kind are labelled, rocchio before.")
     alpha: float = Field(_DEFAULT.alpha, ge=0, le=MAX_WEIGHT, description="Feedback: weight of the query itself.")
@@ -76,8 +76,7 @@ class SearchRequest(Filters):
         return self
 
     def feedback_weights(self) -> FeedbackWeights:
-        return FeedbackWeights(alpha=self.alpha, beta=self.beta, gamma=self.gamma, delta=self.delta,
-                               min_per_class=_DEFAULT.min_per_class, c=_DEFAULT.c)
+        return FeedbackWeights(alpha=self.alpha, beta=self.beta, gamma=self.gamma, delta=self.delta)
 
 
 class LabelItem(BaseModel):

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 
+from ..errors import InquireError
 from .config import ServeConfig
 from .engine import SearchEngine
 from .labels import LabelStore
@@ -35,3 +36,11 @@ def _state(request: Request) -> ServeState:
 
 #: The shared server state, as a route parameter.
 State = Annotated[ServeState, Depends(_state)]
+
+
+def row_or_404(state: ServeState, row: int) -> int:
+    """``row`` if the collection has it, else a 404 that says which rows it has."""
+    try:
+        return state.engine.check_row(row)
+    except InquireError as exc:
+        raise HTTPException(404, str(exc)) from None

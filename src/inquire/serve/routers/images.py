@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse
 
 from ..images import ImageNotFound, media_type
 from ..schemas import ErrorResponse
-from ..state import ServeState, State
+from ..state import ServeState, State, row_or_404
 
 router = APIRouter(prefix="/api/images", tags=["images"], responses={404: {"model": ErrorResponse}})
 Row = Annotated[int, Path(ge=0, description="The image's row in the collection (from a search result).")]
@@ -24,9 +24,7 @@ def _path(state: ServeState, row: int) -> str:
     engine = state.engine
     if engine.images is None:
         raise HTTPException(404, "This server has no images root (start it with --images ROOT).")
-    if row >= engine.n_images:
-        raise HTTPException(404, f"No image at row {row}: the collection has {engine.n_images} rows.")
-    return str(engine.meta.value(row, "image_path"))
+    return str(engine.meta.value(row_or_404(state, row), "image_path"))
 
 
 @router.get("/{row}", response_class=FileResponse, responses=_IMAGE, summary="The original image of a row")

@@ -15,7 +15,7 @@ from ..schemas import (
     QueryInfoRequest,
     QueryOut,
 )
-from ..state import ServeState, State
+from ..state import ServeState, State, row_or_404
 
 router = APIRouter(prefix="/api", tags=["labels"], responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
 QueryText = Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="The query text.")]
@@ -23,8 +23,7 @@ QueryText = Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, descr
 
 def _row_id(state: ServeState, row: int) -> tuple[str, str]:
     meta = state.engine.meta
-    if row >= meta.n_rows:
-        raise HTTPException(404, f"No image at row {row}: the collection has {meta.n_rows} rows.")
+    row = row_or_404(state, row)
     return meta.image_ids([row])[0], str(meta.value(row, "image_path"))
 
 

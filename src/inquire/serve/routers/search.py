@@ -24,7 +24,7 @@ from ..schemas import (
     SearchResponse,
     Taxon,
 )
-from ..state import ServeState, State
+from ..state import ServeState, State, row_or_404
 from ..uploads import UploadError
 
 PHOTOS_PATH = "/api/photos"
@@ -60,25 +60,19 @@ def _query(state: ServeState, req: SearchRequest) -> tuple[EngineQuery, int]:
             raise HTTPException(404, f"No uploaded photo {req.photo}: uploads are kept for the last {state.photos.keep} photos; upload it again.")
         photo = found.embedding
     if req.like is not None:
-        _row(state, req.like)
+        row_or_404(state, req.like)
     labelled = LabelRows()
     if req.refine:
         if req.q is not None:
             labelled.add_ids(state.engine.meta, ((lab.image_id, lab.relevant) for lab in state.labels.labels(req.q)))
         for item in getattr(req, "labels", ()):
-            labelled.relevant[_row(state, item.row)] = item.relevant
+            labelled.relevant[row_or_404(state, item.row)] = item.relevant
     relevant, not_relevant = labelled.split()
     return EngineQuery(
         text=req.q, like=req.like, photo=photo, text_weight=req.text_weight, like_weight=req.like_weight,
         photo_weight=req.photo_weight, feedback=req.feedback_method if req.refine else None,
         relevant=relevant, not_relevant=not_relevant, feedback_weights=req.feedback_weights(),
     ), labelled.not_in_collection
-
-
-def _row(state: ServeState, row: int) -> int:
-    if row >= state.engine.n_images:
-        raise HTTPException(404, f"No image at row {row}: the collection has {state.engine.n_images} rows.")
-    return row
 
 
 def _json(response: SearchResponse) -> Response:
