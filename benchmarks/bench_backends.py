@@ -15,7 +15,6 @@ converts it tensor by tensor to a transformers CLIPModel folder (tests/builders.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import tempfile
 from pathlib import Path
@@ -34,13 +33,6 @@ from inquire.models import create_embedder  # noqa: E402
 from inquire.tasks.rerank import run_rerank  # noqa: E402
 
 
-def _swaps(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
-    """Candidate pairs ordered differently by scores ``a`` and ``b`` (one query), and all pairs."""
-    upper = np.triu_indices(len(a), 1)
-    sa, sb = (np.sign(s[:, None] - s[None, :])[upper] for s in (a, b))
-    return int((sa != sb).sum()), len(sa)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="a ViT-B-32-sized model instead of the tests' tiny one")
@@ -55,7 +47,7 @@ def main() -> None:
     models = [create_embedder(spec, "cpu") for spec in (oc_spec, hf_spec)]
     print(f"model: {'ViT-B-32 sized' if args.full else 'tiny ViT'} CLIP, random weights; open_clip vs transformers")
 
-    queries = [r["query_text"] for p in builders.QUERY_CSVS.values() for r in csv.DictReader(open(p, encoding="utf-8"))]
+    queries = [r["query_text"] for split in builders.QUERY_CSVS for r in builders.read_queries(split)]
     texts = [m.encode_texts(queries) for m in models]
     print(f"text, {len(queries)} real queries: max |diff| {np.abs(texts[0] - texts[1]).max():.2e}")
 
@@ -68,10 +60,10 @@ def main() -> None:
     print(f"images, {len(photos)} real photos: {sum(shifted)} with different pixels (crop shifted one pixel)")
     print(f"  same pixels:      max |diff| {np.abs(images[0][same] - images[1][same]).max():.2e}")
     print(f"  shifted crop:     max |diff| {np.abs(images[0] - images[1]).max():.4f}, min cosine {cos.min():.5f}")
-    test_rows = list(csv.DictReader(open(builders.QUERY_CSVS["test"], encoding="utf-8")))
+    test_rows = builders.read_queries("test")
     test_queries = [test_rows[i]["query_text"] for i in RERANK_SPLITS["test"]]
     scores = [t @ i.T for t, i in zip((m.encode_texts(test_queries) for m in models), images)]
-    swapped = np.array([_swaps(a, b) for a, b in zip(*scores)]).sum(axis=0)
+    swapped = np.array([builders.swapped_pairs(a, b) for a, b in zip(*scores)]).sum(axis=0)
     print(f"  ranking the photos for the fixture's {len(test_queries)} test queries: "
           f"{swapped[0]}/{swapped[1]} pairs swapped ({swapped[0] / swapped[1]:.2%})")
 
@@ -80,7 +72,7 @@ def main() -> None:
                        device="cpu", workers=0, cache_dir=out / "cache")
             for name, spec in (("open_clip", oc_spec), ("hf", hf_spec))]
     joined = runs[0].run.merge(runs[1].run, on=["query", "inat24_image_id"], suffixes=("_oc", "_hf"))
-    pairs = np.array([_swaps(g.score_oc.to_numpy(), g.score_hf.to_numpy()) for _, g in joined.groupby("query")]).sum(axis=0)
+    pairs = np.array([builders.swapped_pairs(g.score_oc.to_numpy(), g.score_hf.to_numpy()) for _, g in joined.groupby("query")]).sum(axis=0)
     print(f"INQUIRE-Rerank fixture ({len(joined)} candidates): {pairs[0]}/{pairs[1]} pairs swapped "
           f"({pairs[0] / pairs[1]:.3%}), {(joined.rank_oc != joined.rank_hf).sum()} ranks changed")
     for name, run in zip(("open_clip", "transformers"), runs):

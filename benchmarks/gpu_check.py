@@ -150,7 +150,7 @@ def _write_jpegs(job: tuple[Path, int, int]) -> None:
     folder, lo, hi = job
     for i in range(lo, hi):
         rng = np.random.default_rng(i)
-        (folder / f"{i:05d}.jpg").write_bytes(builders._generated_jpeg(rng, (500, 375) if i % 4 else (375, 500)))
+        (folder / f"{i:05d}.jpg").write_bytes(builders.generated_jpeg(rng, (500, 375) if i % 4 else (375, 500)))
 
 
 def check(checks: dict, name: str, passed: bool, **detail) -> None:
@@ -166,18 +166,13 @@ def build_open_clip(ctx: Context, arch: str) -> str:
     """``arch`` with random weights as a local-dir: folder (the smoke run: a tiny stand-in of it)."""
     import builders
     from open_clip.factory import get_model_config
-    from open_clip.model import CLIP
 
     if ctx.smoke:
         cfg = builders.tiny_open_clip_config(embed_dim=32)
         cfg["vision_cfg"]["patch_size"] = int(arch.rsplit("-", 1)[1])
     else:
         cfg = get_model_config(arch)
-    with builders._seeded_torch(0):
-        model = CLIP(**json.loads(json.dumps(cfg))).eval()
-    out = ctx.work / "models" / arch
-    builders._write_open_clip_dir(model, cfg, out)
-    return f"open_clip:local-dir:{out}"
+    return builders.build_open_clip_from_config(ctx.work / "models" / arch, cfg)
 
 
 def model_rate(encode: Callable[[], object], batch: int, seconds: float, warm: int) -> float:
@@ -502,7 +497,7 @@ def shared_data(work: Path) -> dict:
     lines = ["file_name,example_query"]
     stems = ["condor_1", "condor_2", "cassava_1", "cassava_2", "tamandua_1", "hermit_1", "nest_1", "bower_1"]
     for i, stem in enumerate(stems):
-        (photos / f"{stem}.jpeg").write_bytes(builders._generated_jpeg(np.random.default_rng(100 + i), (500, 375)))
+        (photos / f"{stem}.jpeg").write_bytes(builders.generated_jpeg(np.random.default_rng(100 + i), (500, 375)))
         lines.append(f"{stem}.jpeg,a generated stand-in photo")
     (photos / "manifest.csv").write_text("\n".join(lines) + "\n")
     return {"path": str(data), "stand_in": True}

@@ -40,10 +40,8 @@ import numpy as np
 
 from inquire.data import synthetic
 from inquire.data.synthetic import ImagePool
-from inquire.data.synthetic import generated_jpeg as _generated_jpeg  # noqa: F401 - used by other test builders
-from inquire.tasks.demo import build_tiny_open_clip, tiny_open_clip_config
-from inquire.tasks.demo import seeded_torch as _seeded_torch
-from inquire.tasks.demo import write_open_clip_folder as _write_open_clip_dir
+from inquire.data.synthetic import generated_jpeg  # noqa: F401 - re-exported for the other test builders
+from inquire.tasks.demo import build_tiny_open_clip, seeded_torch, tiny_open_clip_config, write_open_clip_folder
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,6 +60,25 @@ SAMPLE_IMAGES: Path = SHARED_DATA / "sample-images"
 # OpenAI CLIP image normalisation (same numbers as open_clip.constants.OPENAI_DATASET_*).
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def spec_dir(spec: str) -> Path:
+    """The folder a builder's spec loads from (``open_clip:local-dir:DIR`` or ``hf_clip:DIR``)."""
+    for prefix in ("open_clip:local-dir:", "hf_clip:"):
+        if spec.startswith(prefix):
+            return Path(spec.removeprefix(prefix))
+    raise ValueError(f"{spec} names no local folder")
+
+
+#: a query text longer than CLIP's 77-token context (tokenizers truncate it)
+LONG_QUERY = " ".join(["a very long description of an orb weaver spinning its web at dusk"] * 12)
+
+
+def swapped_pairs(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
+    """How many pairs of items scores ``a`` and ``b`` (one query's) put in different orders, of all pairs."""
+    i, j = np.triu_indices(len(a), k=1)
+    return int(np.sum(np.sign(a[i] - a[j]) != np.sign(b[i] - b[j]))), len(i)
+
 
 # Column order of the published INQUIRE-Rerank parquet files.
 RERANK_COLUMNS = (
@@ -154,18 +171,24 @@ def build_open_clip_vit_b32(dir: Path, *, seed: int = 0, embed_dim: int | None =
     ``"open_clip:local-dir:<abs dir>"``.
     """
     from open_clip.factory import get_model_config
-    from open_clip.model import CLIP
 
-    out = Path(dir).expanduser().resolve()
     cfg = get_model_config("ViT-B-32")
     if cfg is None:  # pragma: no cover - every open_clip release ships ViT-B-32
         raise RuntimeError("open_clip has no built-in ViT-B-32 config")
     if embed_dim is not None:
         cfg = {**cfg, "embed_dim": embed_dim}
-    with _seeded_torch(seed):
-        model = CLIP(**json.loads(json.dumps(cfg)))
-    model.eval()
-    _write_open_clip_dir(model, cfg, out)
+    return build_open_clip_from_config(dir, cfg, seed=seed)
+
+
+def build_open_clip_from_config(out: str | Path, cfg: dict, *, seed: int = 0) -> str:
+    """An open_clip ``CLIP`` of model config ``cfg`` with seeded random weights, saved as a
+    ``local-dir:`` folder; returns ``"open_clip:local-dir:<abs dir>"``."""
+    from open_clip.model import CLIP
+
+    out = Path(out).expanduser().resolve()
+    with seeded_torch(seed):
+        model = CLIP(**json.loads(json.dumps(cfg))).eval()  # a deep copy: CLIP may alter nested configs
+    write_open_clip_folder(model, cfg, out)
     return f"open_clip:local-dir:{out}"
 
 
@@ -267,7 +290,7 @@ def build_hf_clip_model(dir: Path, *, seed: int = 0) -> str:
         },
         projection_dim=32,
     )
-    with _seeded_torch(seed):
+    with seeded_torch(seed):
         model = CLIPModel(config)
     model.eval()
     with _transformers_quiet():
@@ -490,7 +513,7 @@ def build_wildclip_checkpoint(path: Path, *, seed: int = 0) -> dict:
     import torch
 
     clip = import_openai_clip()
-    with _seeded_torch(seed):
+    with seeded_torch(seed):
         model = clip.model.CLIP(**OPENAI_VIT_B16)
     clip_state = {k: v.detach().half() for k, v in model.state_dict().items()}
     del model
@@ -513,10 +536,10 @@ def build_open_clip_siglip_model(dir: Path, *, seed: int = 0) -> str:
         "text_cfg": {**cfg["text_cfg"], "context_length": 64, "no_causal_mask": True, "pool_type": "last", "proj_bias": True},
     }
     model_cfg = {k: v for k, v in cfg.items() if k != "custom_text"}
-    with _seeded_torch(seed):
+    with seeded_torch(seed):
         model = CustomTextCLIP(**json.loads(json.dumps(model_cfg)))
     model.eval()
-    _write_open_clip_dir(model, cfg, out)
+    write_open_clip_folder(model, cfg, out)
     return f"open_clip:local-dir:{out}"
 
 
@@ -538,7 +561,7 @@ def build_hf_siglip_model(dir: Path, *, seed: int = 0) -> str:
         vision_config={"image_size": 224, "patch_size": 32, "hidden_size": 32, "intermediate_size": 64,
                        "num_hidden_layers": 2, "num_attention_heads": 2},
     )
-    with _seeded_torch(seed):
+    with seeded_torch(seed):
         model = SiglipModel(config)
     with _transformers_quiet():
         model.eval().save_pretrained(out)

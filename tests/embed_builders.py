@@ -1,7 +1,7 @@
 """Image collections for the embedding tests: generated photos, real ones, and every kind of bad file.
 
 Real photos are read from ``../shared/data/sample-images`` (never copied into the repository);
-generated ones come from :func:`builders._generated_jpeg`. Each bad file is made in its real
+generated ones come from :func:`builders.generated_jpeg`. Each bad file is made in its real
 on-disk format: a truncated JPEG is a real JPEG cut short, a decompression bomb a PNG whose
 header declares 400 megapixels, a 16-bit scan a real 16-bit PNG.
 """
@@ -68,7 +68,7 @@ def rotated_jpeg() -> bytes:
 
 def bad_files() -> dict[str, bytes]:
     """File name → bytes for every case of :data:`SKIPPED` and :data:`CONVERTED`."""
-    good = builders._generated_jpeg(np.random.default_rng(1), (64, 48))
+    good = builders.generated_jpeg(np.random.default_rng(1), (64, 48))
     gray16 = Image.fromarray(np.linspace(0, 65535, 32 * 48).reshape(32, 48).astype(np.uint16))
     palette = Image.new("P", (40, 30), 0)
     palette.putpalette([0, 0, 0] + [0, 200, 0] * 255)
@@ -98,7 +98,7 @@ def image_folder(
     for i in range(n_generated):
         path = root / f"g{i % 2}" / f"{i:04d}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(builders._generated_jpeg(rng, (48, 40) if i % 3 else (40, 56)))
+        path.write_bytes(builders.generated_jpeg(rng, (48, 40) if i % 3 else (40, 56)))
     (root / "real").mkdir(parents=True, exist_ok=True)
     for p in builders.sample_image_files()[:real]:
         (root / "real" / p.name).write_bytes(p.read_bytes())
@@ -156,7 +156,7 @@ def inat_layout(root: Path, n_per_category: int = 3, *, missing_file: bool = Tru
             if not (missing_file and c == 0 and k == 0):
                 path = root / file_name
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(builders._generated_jpeg(rng, (50, 40)))
+                path.write_bytes(builders.generated_jpeg(rng, (50, 40)))
             images.append(
                 {
                     "id": image_id,

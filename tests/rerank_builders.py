@@ -92,7 +92,7 @@ def build_llava(out: Path, *, seed: int = 0) -> Path:
         image_token_index=image_token_id, vision_feature_select_strategy="default", vision_feature_layer=-2,
         projector_hidden_act="gelu",
     )
-    with builders._seeded_torch(seed):
+    with builders.seeded_torch(seed):
         model = LlavaForConditionalGeneration(config).eval()
     image_processor = CLIPImageProcessor(size={"shortest_edge": 56}, crop_size={"height": 56, "width": 56},
                                          image_mean=list(builders.OPENAI_CLIP_MEAN), image_std=list(builders.OPENAI_CLIP_STD))
@@ -136,7 +136,7 @@ def build_llava_next(out: Path, *, seed: int = 0) -> Path:
         image_token_index=tokenizer.convert_tokens_to_ids("<image>"), vision_feature_select_strategy="default",
         vision_feature_layer=-2, projector_hidden_act="gelu",
     )
-    with builders._seeded_torch(seed):
+    with builders.seeded_torch(seed):
         model = LlavaNextForConditionalGeneration(config).eval()
     image_processor = LlavaNextImageProcessor(
         size={"shortest_edge": 56}, crop_size={"height": 56, "width": 56}, image_grid_pinpoints=pinpoints,
@@ -174,7 +174,7 @@ def build_paligemma(out: Path, *, seed: int = 0) -> Path:
         image_token_index=tokenizer.image_token_id, vocab_size=len(tokenizer), projection_dim=64, hidden_size=64,
         pad_token_id=tokenizer.pad_token_id,
     )
-    with builders._seeded_torch(seed):
+    with builders.seeded_torch(seed):
         model = PaliGemmaForConditionalGeneration(config).eval()
     return _save(out, model, processor)
 
@@ -199,7 +199,7 @@ def build_idefics3(out: Path, *, seed: int = 0) -> Path:
         text_config=_llama_text(tokenizer), scale_factor=2, image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
         pad_token_id=tokenizer.pad_token_id,
     )
-    with builders._seeded_torch(seed):
+    with builders.seeded_torch(seed):
         model = Idefics3ForConditionalGeneration(config).eval()
     # images are split into 56-pixel tiles (at most 2x2) plus the whole image, each tile 4 tokens after pixel shuffle
     image_processor = Idefics3ImageProcessor(size={"longest_edge": 112}, max_image_size={"longest_edge": 56},
@@ -252,7 +252,7 @@ def build_blip2(out: Path, *, seed: int = 0) -> Path:
     vision, qformer = _blip_parts()
     config = Blip2Config(vision_config=vision, qformer_config=qformer, text_config=_opt_text(tokenizer),
                          num_query_tokens=4, image_token_index=tokenizer.convert_tokens_to_ids("<image>"))
-    with builders._seeded_torch(seed):
+    with builders.seeded_torch(seed):
         model = Blip2ForConditionalGeneration(config).eval()
     image_processor = _blip_image_processor()
     processor = Blip2Processor(image_processor=image_processor, tokenizer=tokenizer, num_query_tokens=4)
@@ -274,7 +274,7 @@ def build_instructblip(out: Path, *, seed: int = 0) -> Path:
     qformer["pad_token_id"] = qformer_tokenizer.pad_token_id
     config = InstructBlipConfig(vision_config=vision, qformer_config=qformer, text_config=_opt_text(tokenizer),
                                 num_query_tokens=4, image_token_index=tokenizer.convert_tokens_to_ids("<image>"))
-    with builders._seeded_torch(seed):
+    with builders.seeded_torch(seed):
         model = InstructBlipForConditionalGeneration(config).eval()
     image_processor = _blip_image_processor()
     processor = InstructBlipProcessor(image_processor=image_processor, tokenizer=tokenizer,
@@ -311,7 +311,7 @@ def _build_qwen_vl(out: Path, seed: int, *, version: str) -> Path:
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
         pad_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
     )
-    with builders._seeded_torch(seed):
+    with builders.seeded_torch(seed):
         model = getattr(transformers, f"{prefix}ForConditionalGeneration")(config).eval()
     image_processor = Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=112 * 112, patch_size=14, merge_size=2,
                                             temporal_patch_size=2)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 
 import numpy as np
 import pytest
@@ -22,17 +21,13 @@ def _md5(path) -> str:
 
 
 @pytest.fixture(scope="module")
-def open_clip_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("oc") / "model"
-    spec = builders.build_open_clip_model(d)
-    return d, spec
+def open_clip_dir(open_clip_spec):
+    return builders.spec_dir(open_clip_spec), open_clip_spec
 
 
 @pytest.fixture(scope="module")
-def hf_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("hf") / "model"
-    spec = builders.build_hf_clip_model(d)
-    return d, spec
+def hf_dir(hf_clip_spec):
+    return builders.spec_dir(hf_clip_spec), hf_clip_spec
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +137,6 @@ def test_hf_clip_loads_and_runs(hf_dir):
 
 def test_hf_tokenizer_matches_open_clip():
     import open_clip
-    from transformers import CLIPTokenizer
 
     vocab, merges = builders.clip_bpe_vocab_and_merges()
     assert len(vocab) == 49408 and len(merges) == 48894

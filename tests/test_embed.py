@@ -240,8 +240,8 @@ def test_inat_layout_webdataset_and_empty_shard(open_clip_spec, tmp_path):
                 b"",
                 b"junk",
                 b"",
-                builders._generated_jpeg(rng, (30, 30)),
-                builders._generated_jpeg(rng, (30, 30)),
+                builders.generated_jpeg(rng, (30, 30)),
+                builders.generated_jpeg(rng, (30, 30)),
             ]
         ):
             eb.add_tar_member(tar, f"{k:03d}.jpg", data)

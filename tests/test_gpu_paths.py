@@ -7,7 +7,6 @@ when a session has a GPU. Each compares the CUDA path with the CPU path the rest
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import builders
 import embed_builders as eb
@@ -117,7 +116,7 @@ def _pairs(n: int) -> list[Pair]:
     rng = np.random.default_rng(13)
     queries = [r["query_text"] for r in builders.read_queries("test")[:5]]
     sizes = [(500, 375), (375, 500), (320, 240)]  # unequal images: unequal prompts after the processor
-    return [Pair(queries[i % 5], f"g{i}", builders._generated_jpeg(rng, sizes[i % 3])) for i in range(n)]
+    return [Pair(queries[i % 5], f"g{i}", builders.generated_jpeg(rng, sizes[i % 3])) for i in range(n)]
 
 
 def test_vlm_scorer_on_cuda_batched_equals_one_at_a_time(llava_dir):
@@ -141,7 +140,7 @@ def test_vlm_scorer_on_cuda_batched_equals_one_at_a_time(llava_dir):
 def test_rerank_with_device_cuda_runs_the_model_on_the_gpu(open_clip_spec, tmp_path, monkeypatch):
     data = builders.build_rerank_dataset(tmp_path / "rerank", splits={"test": 2}, n_candidates=20,
                                          include_real_images=False)
-    weights = Path(open_clip_spec.removeprefix("open_clip:local-dir:")) / "open_clip_model.safetensors"
+    weights = builders.spec_dir(open_clip_spec) / "open_clip_model.safetensors"
     peak = {}
     for device in ("cuda", "cpu"):
         monkeypatch.setenv("INQUIRE_CACHE_DIR", str(tmp_path / f"cache-{device}"))  # no embedding reused across runs

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+import builders
 from inquire.cli import app
 from inquire.errors import InquireError
 from inquire.models import PAPER_MODELS, create_embedder, model_identity, resolve_spec
@@ -43,7 +44,7 @@ def test_hf_clip_folder_matches_transformers(hf_clip_spec):
     from transformers import AutoModel, AutoProcessor
 
     emb = create_embedder(hf_clip_spec, "cpu")
-    path = hf_clip_spec.removeprefix("hf_clip:")
+    path = str(builders.spec_dir(hf_clip_spec))
     # the PIL image processor, transformers 4.x's default (see hf_backend); transformers 5 loads it on request
     option = {"backend": "pil"} if int(transformers.__version__.split(".")[0]) >= 5 else {}
     model, processor = AutoModel.from_pretrained(path).eval(), AutoProcessor.from_pretrained(path, **option)
@@ -77,7 +78,7 @@ def test_unknown_open_clip_architecture_is_explained():
 def test_identity_changes_when_local_weights_change(open_clip_spec, tmp_path):
     import shutil
 
-    src = open_clip_spec.removeprefix("open_clip:local-dir:")
+    src = str(builders.spec_dir(open_clip_spec))
     copy = tmp_path / "copy"
     shutil.copytree(src, copy)
     spec = f"open_clip:local-dir:{copy}"

@@ -32,7 +32,7 @@ MAX_METRIC_DIFF = 0.002  # mAP@50, nDCG@50, MRR as fractions; measured at most 0
 @pytest.fixture(scope="module")
 def specs(open_clip_spec, tmp_path_factory):
     hf = builders.convert_open_clip_to_hf_clip(
-        open_clip_spec.removeprefix("open_clip:local-dir:"), tmp_path_factory.mktemp("converted") / "hf"
+        builders.spec_dir(open_clip_spec), tmp_path_factory.mktemp("converted") / "hf"
     )
     return open_clip_spec, hf
 
@@ -45,7 +45,7 @@ def embedders(specs):
 def test_text_embeddings_are_equal(embedders):
     open_clip_embedder, hf_embedder = embedders
     texts = [row["query_text"] for split in ("validation", "test") for row in builders.read_queries(split)]
-    texts.append(" ".join(["a very long description of an orb weaver spinning its web at dusk"] * 12))
+    texts.append(builders.LONG_QUERY)
     np.testing.assert_allclose(open_clip_embedder.encode_texts(texts), hf_embedder.encode_texts(texts), atol=1e-5)
 
 
@@ -79,9 +79,8 @@ def test_rerank_orderings_agree(specs, rerank_dir, tmp_path):
     assert len(both) == len(runs[0]) == len(runs[1])
     shares = []
     for _, rows in both.groupby("query"):
-        i, j = np.triu_indices(len(rows), k=1)
-        oc, hf = rows["score_oc"].to_numpy(), rows["score_hf"].to_numpy()
-        shares.append(float(np.mean(np.sign(oc[i] - oc[j]) != np.sign(hf[i] - hf[j]))))
+        swapped, pairs = builders.swapped_pairs(rows["score_oc"].to_numpy(), rows["score_hf"].to_numpy())
+        shares.append(swapped / pairs)
     assert max(shares) <= MAX_SWAPPED_PAIRS
     for metric in ("map", "ndcg", "mrr"):
         assert abs(results[0].summary[metric] - results[1].summary[metric]) <= MAX_METRIC_DIFF, metric

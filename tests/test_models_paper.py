@@ -10,13 +10,13 @@ built for each one. Everything runs offline: configs, not downloads.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import json
+import shutil
 
 import numpy as np
 import open_clip
 import pytest
 import torch
-from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -25,7 +25,7 @@ from inquire.cli import app
 from inquire.errors import InquireError
 from inquire.models import PAPER_MODELS, create_embedder, model_identity, resolve_spec
 
-OPENAI_MEAN, OPENAI_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+OPENAI_MEAN, OPENAI_STD = builders.OPENAI_CLIP_MEAN, builders.OPENAI_CLIP_STD
 INCEPTION = (0.5, 0.5, 0.5)
 
 #: short name -> (spec, image size, text context, QuickGELU, mean, std, resize mode), as the paper ran them.
@@ -78,13 +78,18 @@ def test_open_clip_entries_get_the_papers_weights_size_normalisation_and_context
 
 
 @pytest.mark.parametrize("resize_mode", ["shortest", "squash"])
-def test_open_clip_resize_and_crop_are_the_papers(resize_mode):
-    """open_clip's evaluation transform from these settings: bicubic, then a centre crop ("shortest")
-    or a plain resize to the square ("squash"), on photos whose sides differ."""
-    size = 96
-    merged = merge_preprocess_dict(asdict(PreprocessCfg()), {"size": size, "resize_mode": resize_mode,
-                                                             "mean": OPENAI_MEAN, "std": OPENAI_STD})
-    transform = image_transform_v2(PreprocessCfg(**merged), is_train=False)
+def test_open_clip_resize_and_crop_are_the_papers(resize_mode, open_clip_spec, tmp_path):
+    """What inquire's open_clip embedder does to a photo, for a model whose config says ``resize_mode``:
+    bicubic, then a centre crop ("shortest") or a plain resize to the square ("squash"), on photos
+    whose sides differ."""
+    folder = tmp_path / "model"
+    shutil.copytree(builders.spec_dir(open_clip_spec), folder)
+    config = json.loads((folder / "open_clip_config.json").read_text())
+    config["preprocess_cfg"] = {**config["preprocess_cfg"], "resize_mode": resize_mode,
+                                "mean": list(OPENAI_MEAN), "std": list(OPENAI_STD)}
+    (folder / "open_clip_config.json").write_text(json.dumps(config))
+    transform = create_embedder(f"open_clip:local-dir:{folder}", "cpu").image_transform
+    size = config["model_cfg"]["vision_cfg"]["image_size"]
     for path in builders.sample_image_files()[:6]:
         image = Image.open(path).convert("RGB")
         w, h = image.size
@@ -124,7 +129,7 @@ def test_transformers_entries_encode_texts_as_the_official_loader(hf_clip_spec):
     clip = builders.import_openai_clip()
     embedder = create_embedder(hf_clip_spec, "cpu")
     queries = [row["query_text"] for split in ("validation", "test") for row in builders.read_queries(split)]
-    truncated = " ".join(["a very long description of an orb weaver spinning its web at dusk"] * 12)
+    truncated = builders.LONG_QUERY
     official_ids = clip.tokenize(queries + [truncated], truncate=True)
     ours = embedder._tokenizer(queries + [truncated], padding=True, truncation=True, max_length=77)
     ours = [[i for i, keep in zip(ids, mask) if keep] for ids, mask in zip(ours["input_ids"], ours["attention_mask"])]
@@ -141,6 +146,7 @@ def test_models_command_shows_each_entrys_official_source():
     result = CliRunner().invoke(app, ["models"], terminal_width=400)
     assert result.exit_code == 0
     rows: dict[str, list[str]] = {}  # name -> its columns, wrapped lines joined, spaces dropped
+    name = ""  # a wrapped row's continuation lines have an empty name cell
     for cells in (line.split("│")[1:-1] for line in result.output.splitlines() if line.startswith("│")):
         name = cells[0].strip() or name
         previous = rows.get(name, [""] * len(cells))

@@ -15,16 +15,9 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from test_serve_collection import _expected, serve_collection  # noqa: F401  (shared session fixture)
+from test_serve_collection import _expected, engine, ranked, serve_collection  # noqa: F401  (shared session fixtures)
 
 QUERY = "A hermit crab using plastic trash as its shell"
-
-
-@pytest.fixture(scope="module")
-def engine(serve_collection):  # noqa: F811
-    from inquire.serve import SearchEngine, ServeConfig
-
-    return SearchEngine(ServeConfig(embeddings=serve_collection.embeddings, model=serve_collection.model, images=serve_collection.images))
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +40,9 @@ def client(engine, labels_db):
 
 
 def brute_force(engine, text: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Top k rows by cosine over every (allowed) row, ties by lower row: the definition of the search."""
-    q = engine.embedder.encode_texts([text])[0]
-    emb = engine.folder.embeddings(np.arange(engine.n_images)).astype(np.float32)
-    scores = emb @ q
-    rows = np.arange(engine.n_images) if allowed is None else np.flatnonzero(allowed)
-    order = np.lexsort((rows, -scores[rows]))[:k]
-    return rows[order], scores[rows[order]]
+    """Top k rows by cosine with ``text`` over every (allowed) row, ties by lower row: the definition of the search."""
+    rows, scores = ranked(engine, engine.embedder.encode_texts([text])[0], k, allowed)
+    return np.asarray(rows), scores
 
 
 # --------------------------------------------------------------------------------------------- search

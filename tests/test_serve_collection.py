@@ -150,6 +150,25 @@ def serve_collection(tmp_path_factory, open_clip_spec) -> Collection:
     return _BUILT[open_clip_spec]
 
 
+@pytest.fixture(scope="session")
+def engine(serve_collection):
+    """One search engine over the collection (model, images), shared by the app's and the CLI's tests."""
+    from inquire.serve import SearchEngine, ServeConfig
+
+    return SearchEngine(ServeConfig(embeddings=serve_collection.embeddings, model=serve_collection.model,
+                                    images=serve_collection.images))
+
+
+def ranked(engine, q: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[list[int], np.ndarray]:
+    """Top k rows by dot product with the query vector ``q`` over every (allowed) row, ties by lower
+    row, and their scores: the definition of the search."""
+    emb = engine.folder.embeddings(np.arange(engine.n_images)).astype(np.float32)
+    scores = emb @ q
+    rows = np.arange(engine.n_images) if allowed is None else np.flatnonzero(allowed)
+    order = rows[np.lexsort((rows, -scores[rows]))][:k]
+    return order.tolist(), scores[order]
+
+
 # ---------------------------------------------------------------------------- metadata and filters
 
 

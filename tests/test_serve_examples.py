@@ -10,19 +10,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from test_serve_collection import serve_collection  # noqa: F401  (shared session fixture)
+from test_serve_collection import engine, ranked, serve_collection  # noqa: F401  (shared session fixtures)
 
 from inquire.data.decode import decode_image
 from inquire.index.feedback import FeedbackWeights, combine, refine, unit
 
 QUERY = "A hermit crab using plastic trash as its shell"
-
-
-@pytest.fixture(scope="module")
-def engine(serve_collection):  # noqa: F811
-    from inquire.serve import SearchEngine, ServeConfig
-
-    return SearchEngine(ServeConfig(embeddings=serve_collection.embeddings, model=serve_collection.model, images=serve_collection.images))
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +26,6 @@ def client(engine, tmp_path_factory):
                          labels=tmp_path_factory.mktemp("labels") / "labels.sqlite")
     with TestClient(create_app(config, engine=engine)) as c:
         yield c
-
-
-def ranked(engine, q: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[list[int], np.ndarray]:
-    """Top k rows by dot product with the query vector ``q`` (ties by row): the definition of the search."""
-    emb = engine.folder.embeddings(np.arange(engine.n_images))
-    scores = emb @ q
-    rows = np.arange(engine.n_images) if allowed is None else np.flatnonzero(allowed)
-    order = rows[np.lexsort((rows, -scores[rows]))][:k]
-    return order.tolist(), scores[order]
 
 
 def _rows(body: dict) -> list[int]:
@@ -160,7 +144,7 @@ def test_unknown_photos_are_named(client):
     assert r.status_code == 422 and "photo" in r.json()["error"]
 
 
-def test_the_photo_store_forgets_the_oldest(engine):
+def test_the_photo_store_forgets_the_oldest():
     from inquire.serve.uploads import PhotoStore
 
     store = PhotoStore(lambda image: np.ones(3, np.float32), keep=2)

@@ -147,7 +147,7 @@ def _write_shards(root, n_shards=2, per_shard=3):
         with tarfile.open(root / f"part-{s:04d}.tar", "w") as tar:
             for k in range(per_shard):
                 key = f"s{s}/{k:05d}"
-                eb.add_tar_member(tar, f"{key}.jpg", builders._generated_jpeg(rng, (40, 30)))
+                eb.add_tar_member(tar, f"{key}.jpg", builders.generated_jpeg(rng, (40, 30)))
                 eb.add_tar_member(tar, f"{key}.json", json.dumps({"k": k, "s": s}).encode())
                 if k == 0:
                     eb.add_tar_member(tar, f"{key}.cls", b"7")
@@ -227,7 +227,7 @@ def test_table_source_from_a_hub_parquet_folder(tmp_path):
 
 
 def test_table_source_row_groups_image_path_column_and_nulls(tmp_path):
-    jpeg = builders._generated_jpeg(np.random.default_rng(0), (20, 20))
+    jpeg = builders.generated_jpeg(np.random.default_rng(0), (20, 20))
     table = pa.table(
         {
             "image_path": [f"id{i}" for i in range(7)],
@@ -256,7 +256,7 @@ def test_datasets_save_to_disk_folder(tmp_path):
     import datasets
 
     rng = np.random.default_rng(4)
-    images = [{"bytes": builders._generated_jpeg(rng, (30, 20)), "path": None} for _ in range(3)]
+    images = [{"bytes": builders.generated_jpeg(rng, (30, 20)), "path": None} for _ in range(3)]
     ds = datasets.Dataset.from_dict(
         {"image": images, "label": [3, 1, 2]},
         features=datasets.Features({"image": datasets.Image(), "label": datasets.Value("int64")}),

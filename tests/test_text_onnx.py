@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+import builders
 import numpy as np
 import pytest
 
@@ -18,7 +19,7 @@ TEXTS = [
     "a",
     "tamandua back-brooding its young",
     "a hermit crab using plastic trash as its shell",
-    " ".join(["an orb weaver spinning its web at dusk"] * 12),  # fills the 77-token context
+    builders.LONG_QUERY,  # fills the 77-token context
 ]
 
 
@@ -46,8 +47,14 @@ def test_the_export_is_made_once_and_reused(accelerated, open_clip_spec):
     assert path.stat().st_mtime_ns == stamp
 
 
-def test_models_without_an_exact_short_pass_keep_pytorch(hf_clip_spec):
+def test_other_backends_keep_pytorch(hf_clip_spec):
     embedder = create_embedder(hf_clip_spec, "cpu")
+    assert embedder.accelerate_text().startswith("torch (") and embedder.text_runtime == "torch"
+
+
+def test_open_clip_towers_without_an_exact_short_pass_keep_pytorch(tmp_path):
+    embedder = create_embedder(builders.build_open_clip_siglip_model(tmp_path / "siglip"), "cpu")
+    assert embedder.text_fast_path is None
     assert embedder.accelerate_text().startswith("torch (") and embedder.text_runtime == "torch"
 
 
