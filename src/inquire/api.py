@@ -48,7 +48,8 @@ def evaluate_rerank(
     """Evaluate ``model`` on INQUIRE-Rerank, as ``inquire rerank`` does; returns the run's result.
 
     ``model``: a spec (``open_clip:ViT-B-32/openai``, ``vlm:…``, a short name), an embedding
-    model object or a reranker object. ``data_dir``: a local copy of the Rerank set (default: the
+    model object or a reranker object; ``name``: a model object's name (keys its caches, names the
+    run; default its ``name`` attribute). ``data_dir``: a local copy of the Rerank set (default: the
     hub's, cached). ``k``: the metrics' cut-off (None: the task's official default). ``out_dir``:
     where run.parquet, per_query.csv and summary.json go (default ``runs/rerank-SPLIT-NAME``).
     ``options``: any other setting of :func:`inquire.tasks.rerank.run_rerank` (``device``,
@@ -84,7 +85,8 @@ def evaluate_fullrank(
     """Evaluate ``model`` on INQUIRE-Fullrank over a whole collection, as ``inquire fullrank`` does.
 
     ``embeddings``: the collection's embedding folder (the published one, or ``inquire.embed``'s),
-    made by ``model``; or pass ``images=SOURCE`` to embed it first. ``rerank``: a reranker spec or
+    made by ``model``; or pass ``images=SOURCE`` to embed it first. ``name``: the name of a model
+    object ``model``. ``rerank``: a reranker spec or
     object that rescores each query's top ``from_k`` (None: the task's default, 100). ``options``:
     any other setting of :func:`inquire.tasks.fullrank.run_fullrank` (``images``, ``index``,
     ``queries_path``, ``device``, ``trec`` …) or of the reranker. Example::
@@ -180,7 +182,7 @@ def search(
 
     ``query``: a text (str), a photo (a file ``Path`` or a PIL image), or a list of them (the model
     is loaded once). ``model``: the model that made ``embeddings`` (None: the one its manifest
-    names). ``filters``: metadata filters, e.g. ``{"iconic_group": "Birds", "date_from":
+    names; a model object, with ``name`` if it has none, must be the one that made it). ``filters``: metadata filters, e.g. ``{"iconic_group": "Birds", "date_from":
     "2020-01-01", "lat_min": 30, "lat_max": 50}`` (the fields of :class:`inquire.serve.filters.Filters`).
     ``index``: a FAISS index of the folder (default: exact search). Returns one row per result:
     ``query``, ``rank``, ``score``, ``row``, ``image_id``, ``image_path``, display fields and every
