@@ -27,6 +27,17 @@ from .spec import object_name, object_spec
 METHODS = ("encode_images", "encode_texts")
 
 
+def as_numbers(out: Any, dtype: type, where: str, shape: str) -> np.ndarray:
+    """What a model object returned (torch, numpy, lists) as a numpy array of ``dtype``, or an
+    error that says what it was; ``where`` begins the message, ``shape`` names what is expected."""
+    if isinstance(out, torch.Tensor):
+        out = out.detach().to(torch.float64).cpu().numpy()  # via float64: half and bfloat16 too
+    try:
+        return np.asarray(out, dtype=dtype)
+    except (TypeError, ValueError):
+        raise InquireError(f"{where} {type(out).__name__}, not an array of numbers; return {shape} numbers (numpy or torch).") from None
+
+
 class PassImages:
     """The "preprocessing" of a model object: the decoded RGB image itself (the object preprocesses).
 
@@ -92,12 +103,7 @@ class CustomEmbedder(Embedder):
     def _checked(self, out: Any, method: str, n: int) -> np.ndarray:
         """``out`` as unit-norm float32 [n, d], or an error that says what the object returned."""
         where = f"{self.spec}: {type(self.model).__name__}.{method} returned"
-        if isinstance(out, torch.Tensor):
-            out = out.detach().float().cpu().numpy()
-        try:
-            arr = np.asarray(out, dtype=np.float32)
-        except (TypeError, ValueError):
-            raise InquireError(f"{where} {type(out).__name__}, not an array of numbers; return [n, d] numbers (numpy or torch).") from None
+        arr = as_numbers(out, np.float32, where, "[n, d]")
         if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] == 0:
             raise InquireError(f"{where} shape {tuple(arr.shape)} for {n} input(s); return one row per input: [{n}, d].")
         if self._width is not None and arr.shape[1] != self._width:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from ..data.decode import DecodeError, decode_image
 from ..errors import InquireError
+from ..models.custom import as_numbers
 from ..models.spec import not_cached_note, object_name, object_spec
 from .base import CachedScorer, Pair, ScoreResult
 from .cache import ScoreCache
@@ -61,12 +62,7 @@ class CustomScorer(CachedScorer):
 
     def _checked(self, out: Any, n: int) -> np.ndarray:
         where = f"{self.spec}: {type(self.model).__name__}.score returned"
-        if isinstance(out, torch.Tensor):
-            out = out.detach().double().cpu().numpy()
-        try:
-            arr = np.asarray(out, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise InquireError(f"{where} {type(out).__name__}, not numbers; return one score per image: [n] (numpy or torch).") from None
+        arr = as_numbers(out, np.float64, where, "[n]")
         if arr.shape != (n,):
             raise InquireError(f"{where} shape {tuple(arr.shape)} for {n} image(s); return one score per image: [{n}].")
         return arr
