@@ -258,6 +258,8 @@ def test_embed_search_and_fullrank_take_the_object(open_clip_spec, queries_csv, 
     spec = inquire.evaluate_fullrank(open_clip_spec, embeddings=tmp_path / "spec", out_dir=tmp_path / "fr-spec", **common)
     pd.testing.assert_frame_equal(mine.per_query[PER_QUERY], spec.per_query[PER_QUERY], rtol=1e-6)
     assert mine.summary["model"] == "object:tiny-open-clip-v1"
+    rescored = inquire.evaluate_run(mine.run, "fullrank", "test", out_dir=tmp_path / "fr-eval", **common)
+    assert rescored.summary["map"] == mine.summary["map"] and rescored.summary["model"] == "dataframe"
 
     with pytest.raises(InquireError, match="was embedded with object:tiny-open-clip-v1 .* but --model is open_clip:"):
         inquire.evaluate_fullrank(open_clip_spec, embeddings=tmp_path / "mine", **common)
