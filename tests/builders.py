@@ -192,6 +192,57 @@ def build_open_clip_from_config(out: str | Path, cfg: dict, *, seed: int = 0) ->
     return f"open_clip:local-dir:{out}"
 
 
+class OpenClipObject:
+    """A user's own model object, as ``inquire.evaluate_rerank(model)`` takes one: an open_clip
+    ``local-dir:`` folder loaded with open_clip itself (not inquire's backend) behind
+    ``encode_images(list of PIL images)`` and ``encode_texts(list of str)``.
+
+    ``scale`` multiplies every output (inquire must normalise), ``as_numpy`` returns numpy instead
+    of torch, and ``calls`` counts the model calls (a cached run makes none).
+    """
+
+    def __init__(self, spec: str, name: str | None = "tiny-open-clip", *, scale: float = 1.0, as_numpy: bool = False):
+        import open_clip
+
+        folder = f"local-dir:{spec_dir(spec)}"
+        self.model, _, self.preprocess = open_clip.create_model_and_transforms(folder)
+        self.model.eval()
+        self.tokenizer = open_clip.get_tokenizer(folder)
+        self.name, self.scale, self.as_numpy = name, scale, as_numpy
+        self.calls = 0
+
+    def _out(self, x):
+        self.calls += 1
+        x = x * self.scale
+        return x.numpy() if self.as_numpy else x
+
+    def encode_images(self, images):
+        import torch
+
+        return self._out(self.model.encode_image(torch.stack([self.preprocess(im) for im in images])))
+
+    def encode_texts(self, texts):
+        return self._out(self.model.encode_text(self.tokenizer(texts)))
+
+
+class OpenClipReranker:
+    """A user's own reranker object: ``score(query, images)`` as the cosine of the same open_clip
+    model's embeddings, so its numbers equal the ``clip:`` spec's; ``calls`` counts the calls."""
+
+    def __init__(self, spec: str, name: str | None = "tiny-open-clip-reranker"):
+        self.embedder = OpenClipObject(spec, None)
+        self.name = name
+        self.calls = 0
+
+    def score(self, query, images):
+        self.calls += 1
+        image = self.embedder.encode_images(images)
+        text = self.embedder.encode_texts([query])
+        image = image / image.norm(dim=-1, keepdim=True)
+        text = text / text.norm(dim=-1, keepdim=True)
+        return (image @ text.T)[:, 0].tolist()
+
+
 # --------------------------------------------------------------------------------------
 # Hugging Face CLIP
 # --------------------------------------------------------------------------------------

@@ -16,6 +16,14 @@ DISTRIBUTION = "inquire-toolkit"
 _LIBRARIES = [DISTRIBUTION, "numpy", "pandas", "pyarrow", "torch", "open_clip_torch", "transformers"]
 
 
+def package_version() -> str:
+    """This package's installed version (``inquire --version``, ``inquire.__version__``, the web app's)."""
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
 def library_versions(*extra: str) -> dict[str, str]:
     """Python's and the installed libraries' versions (the core set plus ``extra``)."""
     out = {"python": platform.python_version()}

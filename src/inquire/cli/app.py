@@ -7,12 +7,14 @@ command modules so that they register. Neither imports the other back.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from ..errors import InquireError
+from ..provenance import DISTRIBUTION, package_version
 
 app = typer.Typer(
     name="inquire",
@@ -23,6 +25,20 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"inquire {package_version()} ({DISTRIBUTION})", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the installed version and exit.")] = False,
+) -> None:
+    # the app's own options; each command's are its own
+    pass
 
 
 def main() -> None:

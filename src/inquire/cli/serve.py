@@ -46,23 +46,18 @@ def search(
     image_weight: Annotated[float, typer.Option(min=0, help="Weight of the --image photo in the mix.")] = 1.0,
 ) -> None:
     """Search a collection by text, by one of its images or by a photo, optionally refined by labels, and print the ranked results."""
-    from pydantic import ValidationError
-
     from ..index.feedback import METHODS
     from ..serve import SearchEngine, ServeConfig
     from ..serve.engine import Query
     from ..serve.export import results_csv
-    from ..serve.filters import Filters
+    from ..serve.filters import parse_filters
     from ..serve.present import result_items
     from ..serve.schemas import MAX_QUERY_CHARS
 
-    try:
-        filters = Filters(
-            iconic_group=iconic_group, taxon=taxon, date_from=date_from.date() if date_from else None,
-            date_to=date_to.date() if date_to else None, **_bbox(bbox),
-        )
-    except ValidationError as exc:
-        raise InquireError("Invalid filter: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+    filters = parse_filters(dict(
+        iconic_group=iconic_group, taxon=taxon, date_from=date_from.date() if date_from else None,
+        date_to=date_to.date() if date_to else None, **_bbox(bbox),
+    ))
     if text is not None:
         text = normalize_text(text)
         if not text or len(text) > MAX_QUERY_CHARS:

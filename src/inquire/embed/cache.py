@@ -18,12 +18,14 @@ import time
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..data.queries import normalize_text
-from ..models import model_identity, resolve_spec
+from ..models import create_embedder, model_key
+from ..models.spec import not_cached_note
 from ..paths import cache_root, slug
 
 
@@ -31,15 +33,18 @@ class EmbeddingCache:
     """Embeddings of one model, looked up by key (keys are compared as strings).
 
     ``kind`` separates image embeddings (keyed by image id) from text embeddings (keyed by text).
+    ``identity`` None (a model object without a name) keeps them in memory only, for this run.
     """
 
-    def __init__(self, identity: str, kind: str = "image", root: Path | None = None):
-        digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
-        base = root if root is not None else cache_root() / "embeddings"
-        self.dir = base / f"{slug(identity.split('#')[0])[:80]}-{digest}" / kind
+    def __init__(self, identity: str | None, kind: str = "image", root: Path | None = None):
+        self.dir: Path | None = None
         self._index: dict[str, tuple[int, int]] = {}
         self._shards: list[np.ndarray] = []
-        if self.dir.is_dir():
+        if identity is not None:
+            digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
+            base = root if root is not None else cache_root() / "embeddings"
+            self.dir = base / f"{slug(identity.split('#')[0])[:80]}-{digest}" / kind
+        if self.dir is not None and self.dir.is_dir():
             for shard in sorted(self.dir.glob("*.npz")):
                 with np.load(shard, allow_pickle=False) as data:
                     self._add(data["keys"].tolist(), data["embeddings"])
@@ -77,6 +82,9 @@ class EmbeddingCache:
             return
         str_keys = np.asarray([str(k) for k in keys])
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if self.dir is None:
+            self._add(str_keys.tolist(), embeddings)
+            return
         self.dir.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns():020d}-{os.getpid()}"
         tmp = self.dir / f".{name}.tmp.npz"
@@ -88,23 +96,24 @@ class EmbeddingCache:
 class CachedEmbeddings:
     """Image and text embeddings of one model, computed only for what the cache lacks.
 
-    The model itself is loaded on first need; a fully cached run never loads it.
+    ``model`` is a spec or a model object (see :func:`inquire.models.create_embedder`). A spec's
+    model is loaded on first need; a fully cached run never loads it. A model object without a
+    name has no identity: its embeddings stay in memory, and ``not_cached`` says so.
     """
 
-    def __init__(self, spec: str, *, device: str | None, batch_size: int, workers: int | None, cache_dir: Path | None):
-        self.spec = resolve_spec(spec)
-        identity = model_identity(self.spec)
-        self.images = EmbeddingCache(identity, "image", root=cache_dir)
-        self.texts = EmbeddingCache(identity, "text", root=cache_dir)
+    def __init__(self, model: str | Any, *, device: str | None, batch_size: int, workers: int | None, cache_dir: Path | None):
+        self._model = model
+        self.spec, self.identity = model_key(model)
+        self.not_cached = not_cached_note(self.spec) if self.identity is None else None
+        self.images = EmbeddingCache(self.identity, "image", root=cache_dir)
+        self.texts = EmbeddingCache(self.identity, "text", root=cache_dir)
         self._device, self.batch_size, self.workers = device, batch_size, workers
         self.n_images_embedded = 0
 
     @cached_property
     def embedder(self):
         """The model, loaded on first use (and freed with this object)."""
-        from ..models import create_embedder
-
-        return create_embedder(self.spec, self._device)
+        return create_embedder(self._model, self._device)
 
     def image_embeddings(
         self, image_ids: list, payloads: Callable[[set], object]

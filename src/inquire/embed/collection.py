@@ -21,7 +21,8 @@ from typing import Any
 
 from ..data.sources import ImageSource, open_source
 from ..errors import InquireError
-from ..models import model_identity, resolve_spec
+from ..models import model_key
+from ..models.spec import not_cached_note
 from . import manifest as mf
 from .layout import (
     Shard,
@@ -50,7 +51,7 @@ class Settings:
 
 def embed_collection(
     source: str | Path | ImageSource,
-    model: str,
+    model: str | Any,
     out_dir: str | Path,
     *,
     batch_size: int = 64,
@@ -71,6 +72,8 @@ def embed_collection(
     engine) or model actors (Ray; default one per GPU of the cluster, else one). ``address``: a
     Ray cluster to join (default: a local Ray instance, or the one this process already started).
     ``source_format`` and ``image_column``: see :func:`inquire.data.sources.open_source`.
+    ``model`` is a spec or a model object with a name (:func:`inquire.models.create_embedder`):
+    the manifest records what made the folder, so that a resumed run and a search use that model.
     """
     settings = Settings(batch_size, workers, device, engine, address, progress)
     if engine not in ENGINES:
@@ -80,11 +83,18 @@ def embed_collection(
     out = Path(out_dir)
     if shard_size is None:
         shard_size = (mf.read_manifest(out) or {}).get("shard_size", DEFAULT_SHARD_SIZE)
-    spec = resolve_spec(model)  # a mistyped model fails before a long listing of the source
+    spec, identity = model_key(model)  # a mistyped model fails before a long listing of the source
+    if identity is None:
+        raise InquireError(f"An embedding folder records the model that made it: {not_cached_note(spec)}")
+    if engine == "ray" and not isinstance(model, str):
+        raise InquireError(
+            f"engine='ray' loads the model from its spec in every actor; the model object {spec} runs only in this "
+            "process: use engine='local'."
+        )
     src = open_source(source, source_format, image_column)
     if len(src) == 0:
         raise InquireError(f"The source {src.root} holds no images; nothing to embed.")
-    config = mf.job_config(src, spec, model_identity(spec), shard_size)
+    config = mf.job_config(src, spec, identity, shard_size)
     out.mkdir(parents=True, exist_ok=True)
     with _locked(out):
         manifest = mf.read_manifest(out)
@@ -104,7 +114,7 @@ def embed_collection(
             return manifest
         run = None
         if todo:
-            manifest, run = _embed(src, spec, out, config, manifest, shards, todo, settings)
+            manifest, run = _embed(src, model, out, config, manifest, shards, todo, settings)
             for s in todo:
                 record = read_shard_record(out, s, manifest["model"]["dim"])
                 if record is None:  # a writer bug, never the user's mistake: keep the traceback
@@ -117,7 +127,7 @@ def embed_collection(
 
 def _embed(
     src: ImageSource,
-    spec: str,
+    model: str | Any,
     out: Path,
     config: dict,
     manifest: dict | None,
@@ -133,7 +143,7 @@ def _embed(
 
     started = time.perf_counter()
     # The Ray engine loads the model in its actors; here it only gives the preprocessing and dim.
-    embedder = create_embedder(spec, "cpu" if settings.engine == "ray" else settings.device)
+    embedder = create_embedder(model, "cpu" if settings.engine == "ray" else settings.device)
     dim = embedder.dim
     if manifest is None:
         manifest = mf.new_manifest(config, src, dim, repr(embedder.image_transform), len(shards))
@@ -153,7 +163,7 @@ def _embed(
             from .ray_engine import run_ray
 
             device, workers = run_ray(
-                src, spec, embedder.image_transform, dim, chunks, writer.add,
+                src, embedder.spec, embedder.image_transform, dim, chunks, writer.add,
                 device=settings.device, actors=settings.workers, address=settings.address,
                 on_items=bar.update,
             )  # fmt: skip

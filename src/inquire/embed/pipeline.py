@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..models.base import ImageTransform
+from ..models.base import ImageTransform, collate
 from ..data.decode import DecodeError, decode_image
 
 Item = tuple[Any, Any]  # (key, payload)
@@ -31,7 +31,7 @@ Item = tuple[Any, Any]  # (key, payload)
 @dataclass
 class PreparedBatch:
     keys: list[Any]
-    pixels: torch.Tensor | None
+    pixels: torch.Tensor | list | None  # a list: PIL images for a model object
     skipped: list[tuple[Any, str]] = field(default_factory=list)
 
 
@@ -60,7 +60,7 @@ def prepare_batch(transform: ImageTransform, items: list[Item]) -> PreparedBatch
             skipped.append((key, f"preprocessing failed ({type(exc).__name__}: {exc})"))
             continue
         keys.append(key)
-    pixels = torch.stack(tensors) if tensors else None
+    pixels = collate(tensors) if tensors else None
     return PreparedBatch(keys, pixels, skipped)
 
 
@@ -168,7 +168,7 @@ def _pinned_ahead(prepared: Iterator[PreparedBatch]) -> Iterator[PreparedBatch]:
     """
 
     def pin(batch: PreparedBatch) -> PreparedBatch:
-        if batch.pixels is not None:
+        if isinstance(batch.pixels, torch.Tensor):
             batch.pixels = batch.pixels.pin_memory()
         return batch
 

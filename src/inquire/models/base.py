@@ -75,6 +75,10 @@ class Embedder(ABC):
             feats = self._encode_images(pixels.to(self.device, non_blocking=True))
         return _normalize(feats)
 
+    def encode_pil(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Unit-norm float32 embeddings of a few decoded images, preprocessed in this process (a photo to search with)."""
+        return self.encode_images(collate([self.image_transform(image) for image in images]))
+
     def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         """Unit-norm float32 embeddings of texts."""
         chunks = []
@@ -82,6 +86,14 @@ class Embedder(ABC):
             with torch.inference_mode(), self._autocast():
                 chunks.append(_normalize(self._encode_texts(list(texts[start : start + batch_size]))))
         return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), dtype=np.float32)
+
+
+def collate(items: list) -> "torch.Tensor | list":
+    """A model batch of preprocessed images: tensors stacked; anything else (the PIL images a
+    model object takes, :mod:`inquire.models.custom`) as a list."""
+    if items and all(isinstance(item, torch.Tensor) for item in items):
+        return torch.stack(items)
+    return items
 
 
 def _normalize(feats: torch.Tensor) -> np.ndarray:

@@ -11,6 +11,10 @@
 
 and ``fuse=SPEC`` combines two of them per query (weighted min-max or reciprocal rank fusion).
 Every leaf scorer stores its scores in the SQLite score cache (:mod:`inquire.rerank.cache`).
+
+From Python, an object works wherever a spec does: a :class:`Scorer` is used as it is, an object
+with ``score(query, images)`` becomes a scorer (:mod:`inquire.rerank.custom`), and an embedding
+model object (``encode_images``, ``encode_texts``) scores like ``clip:``.
 """
 
 from __future__ import annotations
@@ -38,12 +42,17 @@ KINDS: dict[str, tuple[str, ...]] = {
 _SETTINGS = {"device": ("clip", "vlm"), "batch_size": ("clip", "vlm"), "workers": ("clip",)}
 
 
-def is_reranker_spec(spec: str) -> bool:
-    """Whether ``spec`` names a reranker (``clip:``, ``vlm:``, ``api:``) rather than a plain embedding model."""
+def is_reranker_spec(spec: str | Any) -> bool:
+    """Whether ``spec`` names a reranker (``clip:``, ``vlm:``, ``api:``) or is a reranker object (a
+    :class:`Scorer`, or anything with ``score``) rather than a plain embedding model."""
+    if not isinstance(spec, str):
+        return isinstance(spec, Scorer) or callable(getattr(spec, "score", None))
     return spec.strip().partition(":")[0] in KINDS
 
 
-def _kind(spec: str) -> tuple[str, str]:
+def _kind(spec: str | Any) -> tuple[str, Any]:
+    if not isinstance(spec, str):  # a Scorer, a reranker object, or an embedding model object (scored like clip:)
+        return ("scorer" if isinstance(spec, Scorer) else "object" if is_reranker_spec(spec) else "clip"), spec
     prefix, sep, name = spec.strip().partition(":")
     if sep and prefix in KINDS:
         if not name:
@@ -53,8 +62,9 @@ def _kind(spec: str) -> tuple[str, str]:
 
 
 def create_scorer(
-    spec: str,
+    spec: str | Any,
     *,
+    name: str | None = None,
     device: str | None = None,
     batch_size: int | None = None,
     workers: int | None = None,
@@ -66,21 +76,32 @@ def create_scorer(
 ) -> Scorer:
     """The scorer named by ``spec`` (see the module docstring), optionally fused with ``fuse``.
 
+    ``spec`` may be an object: a :class:`Scorer` (used as it is), anything with ``score(query,
+    images: list of PIL images)`` returning one number per image, or an embedding model object;
+    ``name`` (else the object's ``name`` attribute) keys its scores in the cache, and without one
+    nothing is cached. Example::
+
+        scorer = inquire.create_scorer("vlm:Qwen/Qwen2-VL-2B-Instruct")
+        scorer = inquire.create_scorer(MyReranker(), name="my-reranker-v1")
+
     ``device``, ``batch_size`` and ``workers`` apply to the scorers that run a local model (None:
     the scorer's default). ``cache`` is a :class:`ScoreCache`, a path to one, or None for the
     default file (``$INQUIRE_SCORE_CACHE`` or ``scores.sqlite`` in the user's cache). ``options``
     go to the scorers that accept them (``KINDS``); an option no requested scorer accepts is an
     error, so a typo never passes silently.
     """
+    if name is not None and isinstance(spec, str):
+        raise InquireError(f"name= names a model object; the spec {spec!r} names its scorer itself.")
     if not isinstance(cache, ScoreCache):
         cache = ScoreCache.open(cache)
     specs = [spec] if fuse is None else [spec, fuse]
     kinds = [_kind(s) for s in specs]
-    accepted = {o for kind, _ in kinds for o in KINDS[kind]}
+    accepted = {o for kind, _ in kinds for o in KINDS.get(kind, ())}
     unknown = sorted(set(options) - accepted)
     if unknown:
+        labels = [s if isinstance(s, str) else f"the {type(s).__name__} object" for s in specs]
         raise InquireError(
-            f"Option(s) {', '.join(unknown)} do not apply to {' and '.join(specs)}; "
+            f"Option(s) {', '.join(unknown)} do not apply to {' and '.join(labels)}; "
             + "; ".join(f"{k}: {', '.join(KINDS[k])}" for k in KINDS) + "."
         )
     if fuse is not None:
@@ -90,11 +111,11 @@ def create_scorer(
             raise InquireError(f"Fusion weight {fuse_weight} is outside [0, 1]: it is the first scorer's share.")
     settings = {"device": device, "batch_size": batch_size, "workers": workers}
     scorers = [
-        _create_one(kind, name, cache, {
+        _create_one(kind, model, name if i == 0 else None, cache, {
             **{k: v for k, v in settings.items() if v is not None and kind in _SETTINGS[k]},
-            **{k: v for k, v in options.items() if k in KINDS[kind]},
+            **{k: v for k, v in options.items() if k in KINDS.get(kind, ())},
         })
-        for kind, name in kinds
+        for i, (kind, model) in enumerate(kinds)
     ]
     if fuse is None:
         return scorers[0]
@@ -103,18 +124,28 @@ def create_scorer(
     return FusedScorer(scorers[0], scorers[1], fuse_method, fuse_weight)
 
 
-def _create_one(kind: str, name: str, cache: ScoreCache, options: dict) -> Scorer:
+def _create_one(kind: str, model: str | Any, name: str | None, cache: ScoreCache, options: dict) -> Scorer:
+    """One leaf scorer; ``name`` names a model object (create_scorer refused it for a spec)."""
+    if kind == "scorer":
+        if name is not None:
+            raise InquireError(f"name= names a model object; the scorer {model.spec} is named already.")
+        return model
+    if kind == "object":
+        from .custom import CustomScorer
+
+        return CustomScorer(model, name, cache)
     if kind == "clip":
+        from ..models import create_embedder
         from .clip import ClipScorer
 
-        return ClipScorer(name, cache=cache, **options)
+        return ClipScorer(model if name is None else create_embedder(model, name=name), cache=cache, **options)
     if kind == "vlm":
         from .vlm import VlmScorer
 
-        return VlmScorer(name, cache=cache, **options)
+        return VlmScorer(model, cache=cache, **options)
     from .api import ApiScorer
 
-    return ApiScorer(name, cache=cache, **options)
+    return ApiScorer(model, cache=cache, **options)
 
 
 def leaf_scorers(scorer: Scorer) -> list[Scorer]:

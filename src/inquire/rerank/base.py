@@ -64,6 +64,8 @@ class Scorer(ABC):
     spec: str
     #: what determines the scores: spec, prompt template and a fingerprint of local weights
     identity: str
+    #: why nothing this scorer computes is cached (a model object without a name), else None
+    not_cached: str | None = None
 
     @abstractmethod
     def score_pairs(self, pairs: Sequence[Pair], progress: ProgressFn | None = None) -> ScoreResult:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..embed.cache import CachedEmbeddings
-from ..models import model_identity, resolve_spec
 from .base import CachedScorer, Pair, ScoreResult
 from .cache import ScoreCache
 
@@ -25,16 +25,18 @@ class ClipScorer(CachedScorer):
     chunk_size = 4096  # embedding is cheap per pair; large chunks keep the pipeline's batches full
 
     def __init__(
-        self, model: str, *, device: str | None = None, batch_size: int = 64, workers: int | None = None,
+        self, model: str | Any, *, device: str | None = None, batch_size: int = 64, workers: int | None = None,
         embedding_cache_dir: Path | None = None, cache: ScoreCache | None = None,
     ) -> None:
-        super().__init__(cache)
-        self.model_spec = resolve_spec(model)
-        self.spec = f"clip:{self.model_spec}"
-        self.identity = f"clip:{model_identity(self.model_spec)}"
+        """``model``: an embedding spec or model object; one without a name scores into memory only."""
         self._embeddings = CachedEmbeddings(
-            self.model_spec, device=device, batch_size=batch_size, workers=workers, cache_dir=embedding_cache_dir
+            model, device=device, batch_size=batch_size, workers=workers, cache_dir=embedding_cache_dir
         )
+        self.not_cached = self._embeddings.not_cached
+        super().__init__(cache if self.not_cached is None else None)
+        self.model_spec = self._embeddings.spec
+        self.spec = f"clip:{self.model_spec}"
+        self.identity = f"clip:{self._embeddings.identity or self.model_spec}"
 
     def _score(self, pairs: Sequence[Pair]) -> ScoreResult:
         payloads = {p.image_key: p.image for p in pairs}

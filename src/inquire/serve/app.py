@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__
+from ..provenance import package_version
 from ..errors import InquireError
 from .config import ServeConfig
 from .engine import SearchEngine
@@ -43,7 +43,7 @@ def create_app(config: ServeConfig, engine: SearchEngine | None = None) -> FastA
     )
     app = FastAPI(
         title="inquire search",
-        version=__version__,
+        version=package_version(),
         description=(
             "Search a collection of natural-world photographs by text, by one of its images or by a photo, "
             "filter by taxon, date and place, label results as relevant or not, refine the search with those "

@@ -56,6 +56,18 @@ class BatchedSearch:
         self._pending: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._closing = False
+
+    def close(self) -> None:
+        """Stop the dispatcher thread once the requests already queued are answered; a later call
+        starts a new one. A library caller's engine ends with this, so no thread outlives it."""
+        with self._cond:
+            thread, self._closing = self._thread, True
+            self._cond.notify_all()
+        if thread is not None:
+            thread.join()
+        with self._cond:
+            self._closing = False
 
     def __call__(self, query: str | np.ndarray, k: int, allowed: np.ndarray | None, key: Hashable) -> FirstStage:
         """The top ``k`` rows for ``query`` (a text or a query vector) among ``allowed``; ``key`` names the filter that made ``allowed``."""
@@ -71,6 +83,9 @@ class BatchedSearch:
     def _next_batch(self) -> list[_Job]:
         with self._cond:
             while not self._pending:
+                if self._closing:  # decided under the lock: a request from now on starts a new thread
+                    self._thread = None
+                    return []
                 self._cond.wait()
             batch, later = [self._pending.popleft()], []
             while self._pending and len(batch) < self.max_batch:
@@ -80,8 +95,7 @@ class BatchedSearch:
         return batch
 
     def _run(self) -> None:
-        while True:
-            batch = self._next_batch()
+        while batch := self._next_batch():
             started = time.perf_counter()
             try:
                 texts = [job.query for job in batch if isinstance(job.query, str)]

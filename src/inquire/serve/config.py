@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -25,7 +26,7 @@ class ServeConfig:
     """
 
     embeddings: Path
-    model: str | None  # None: the model named in the folder's manifest.json
+    model: Any  # a spec, or a model object (from Python); None: the model named in the folder's manifest.json
     images: Path | None = None
     index: Path | None = None
     device: str | None = None

@@ -88,17 +88,18 @@ class SearchEngine:
 
     def __init__(self, config: ServeConfig):
         from ..data.embedding_folder import EmbeddingFolder
-        from ..models import create_embedder, resolve_spec
+        from ..models import create_embedder, model_key, resolve_spec
 
         self.config = config
         self.folder = EmbeddingFolder(config.embeddings)
         made_with = embedding_model(self.folder)
-        spec = config.model or made_with
+        spec = config.model if config.model is not None else made_with  # a spec, or a model object (Python)
         if spec is None:
             raise InquireError(f"{config.embeddings} has no manifest.json naming its model: give the model that embedded it with --model.")
-        if made_with and config.model and resolve_spec(made_with) != resolve_spec(config.model):
+        given = model_key(config.model)[0] if config.model is not None else None
+        if made_with and given and resolve_spec(made_with) != given:
             raise InquireError(
-                f"{config.embeddings} was embedded with {made_with} (manifest.json) but --model is {config.model}; "
+                f"{config.embeddings} was embedded with {made_with} (manifest.json) but --model is {given}; "
                 f"text and images must come from one model. Pass --model {made_with} (or leave --model out)."
             )
         # The metadata and the index load (mostly in Arrow and FAISS, without the GIL) while the
@@ -125,6 +126,10 @@ class SearchEngine:
         self._masks: OrderedDict[str, tuple[np.ndarray, int]] = OrderedDict()
         self._masks_lock = threading.Lock()
 
+    def close(self) -> None:
+        """Stop the search thread (``inquire.search`` closes its engine; a server's lives with the process)."""
+        self._batched.close()
+
     def _load_collection(self) -> tuple[Metadata, FaissIndex | None]:
         meta = Metadata(load_table(self.folder))
         if self.config.index is None:
@@ -144,8 +149,7 @@ class SearchEngine:
 
     def embed_photo(self, image: Image.Image) -> np.ndarray:
         """The unit embedding of a decoded photo, by the model's image tower (its own preprocessing)."""
-        pixels = self.embedder.image_transform(image)[None]
-        return np.ascontiguousarray(self.embedder.encode_images(pixels)[0], dtype=np.float32)
+        return np.ascontiguousarray(self.embedder.encode_pil([image])[0], dtype=np.float32)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit-norm (n, d) float32 embeddings of queries; repeated texts come from a small LRU cache."""

@@ -30,6 +30,11 @@ _SHOWN = ["species", "place", "attribution"]  # derived columns; date and group 
 
 def results_csv(query: str, items: list[ResultItem]) -> str:
     """One row per result: rank, score, label, display fields, then every metadata column."""
+    return results_table(query, items).to_csv(index=False)
+
+
+def results_table(query: str, items: list[ResultItem]) -> pd.DataFrame:
+    """The rows of :func:`results_csv` as a DataFrame (what ``inquire.search`` returns)."""
     rows = []
     for it in items:
         row = {"query": query, "rank": it.rank, "score": it.score}
@@ -40,7 +45,7 @@ def results_csv(query: str, items: list[ResultItem]) -> str:
         row |= {c: getattr(it, c) for c in _SHOWN}
         row |= {f"meta_{k}" if k in row else k: v for k, v in it.metadata.items() if k not in ("image_id", "image_path")}
         rows.append(row)
-    return pd.DataFrame(rows).to_csv(index=False)
+    return pd.DataFrame(rows)
 
 
 def labels_csv(engine: SearchEngine, labels: LabelStore, query: str | None = None) -> str:

@@ -13,7 +13,7 @@ import datetime as dt
 import difflib
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import InquireError
 from .metadata import NO_DAY, Metadata
@@ -50,6 +50,19 @@ class Filters(BaseModel):
     def active(self) -> bool:
         """Whether any filter is set."""
         return any(v is not None for v in self.model_dump(include=set(Filters.model_fields)).values())
+
+
+def parse_filters(fields: dict) -> Filters:
+    """``Filters(**fields)``, a mistake reported as an :class:`InquireError` that names the field."""
+    try:
+        return Filters(**fields)
+    except ValidationError as exc:
+        raise InquireError(
+            "Invalid filter: " + "; ".join(
+                f"{'.'.join(map(str, e['loc'])) + ': ' if e['loc'] else ''}{e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()
+            )
+        ) from None
 
 
 def build_mask(meta: Metadata, f: Filters) -> np.ndarray | None:

@@ -1,4 +1,4 @@
-"""Scoring a run written by any system (``inquire evaluate``).
+"""Scoring a run written by any system (``inquire evaluate``, ``inquire.evaluate_run``).
 
 The run is checked against the benchmark's candidates before anything is scored: an unknown
 query or image, a repeated (query, image) pair or a missing candidate is an error that names the
@@ -16,19 +16,19 @@ from ..data.queries import canonical_split, normalize_text
 from ..errors import InquireError
 from .rerank import load_split, split_sources
 from .results import default_out_dir, summarize, write_outputs
+from .runfile import RunOrigin
 from .runfile import read_run as read_run_file
-from .runfile import row_refs
 from .scoring import score_run, with_query_info
 
 RUN_COLUMNS = ["query", "inat24_image_id", "score"]
 
 
-def read_run(path: str | Path) -> pd.DataFrame:
-    """A run file (CSV or parquet) with at least ``query``, ``inat24_image_id`` and ``score``."""
-    return read_run_file(path, RUN_COLUMNS, needs="one row per query and candidate image")
+def read_run(run: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, RunOrigin]:
+    """A run (CSV or parquet file, or DataFrame) with at least ``query``, ``inat24_image_id`` and ``score``."""
+    return read_run_file(run, RUN_COLUMNS, needs="one row per query and candidate image")
 
 
-def check_rerank_run(run: pd.DataFrame, labels: pd.DataFrame, path: Path) -> pd.DataFrame:
+def check_rerank_run(run: pd.DataFrame, labels: pd.DataFrame, origin: RunOrigin) -> pd.DataFrame:
     """Join a run to the split's labels, refusing anything that would bias the score.
 
     Only the run's query, image and score are read: any other column (the ``rank`` and
@@ -42,16 +42,16 @@ def check_rerank_run(run: pd.DataFrame, labels: pd.DataFrame, path: Path) -> pd.
     unknown_q = np.flatnonzero(~run["query_text"].isin(known_queries).to_numpy())
     if len(unknown_q):
         names = "; ".join(repr(q) for q in pd.unique(run["query"].iloc[unknown_q])[:3])
-        raise InquireError(f"Run file {path}: {row_refs(unknown_q, path)} name queries not in this split ({names}). Check --split.")
+        raise InquireError(f"{origin}: {origin.rows(unknown_q)} name queries not in this split ({names}). Check --split.")
 
     try:
         image_ids = pd.to_numeric(run["inat24_image_id"], errors="raise").astype("int64")
     except (ValueError, TypeError):
-        raise InquireError(f"Run file {path}: inat24_image_id must be the integer iNat24 image ids.") from None
+        raise InquireError(f"{origin}: inat24_image_id must be the integer iNat24 image ids.") from None
     run["inat24_image_id"] = image_ids
     dup = np.flatnonzero(run.duplicated(["query_text", "inat24_image_id"], keep="first").to_numpy())
     if len(dup):
-        raise InquireError(f"Run file {path}: {row_refs(dup, path)} repeat a (query, inat24_image_id) pair; give each pair once.")
+        raise InquireError(f"{origin}: {origin.rows(dup)} repeat a (query, inat24_image_id) pair; give each pair once.")
 
     merged = run.drop(columns=["query"]).merge(
         labels.drop(columns=["score"], errors="ignore"), on=["query_text", "inat24_image_id"], how="left", indicator=True
@@ -59,7 +59,7 @@ def check_rerank_run(run: pd.DataFrame, labels: pd.DataFrame, path: Path) -> pd.
     stray = np.flatnonzero((merged["_merge"] == "left_only").to_numpy())
     if len(stray):
         raise InquireError(
-            f"Run file {path}: {row_refs(stray, path)} name images that are not candidates of their query in this split."
+            f"{origin}: {origin.rows(stray)} name images that are not candidates of their query in this split."
         )
     counts = merged.groupby("query_id").size()
     expected = labels.groupby("query_id").size()
@@ -73,14 +73,14 @@ def check_rerank_run(run: pd.DataFrame, labels: pd.DataFrame, path: Path) -> pd.
         if len(absent):
             parts.append(f"{len(absent)} of the split's {len(expected)} queries are absent (e.g. query_id {absent[0]})")
         raise InquireError(
-            f"Run file {path}: " + "; ".join(parts) + ". Score every candidate of every query; a candidate your "
+            f"{origin}: " + "; ".join(parts) + ". Score every candidate of every query; a candidate your "
             "system cannot score should get its lowest score, not be left out."
         )
     return merged.drop(columns=["_merge", "query_text"])
 
 
 def evaluate_run(
-    run_path: str | Path,
+    run: str | Path | pd.DataFrame,
     *,
     task: str = "rerank",
     split: str,
@@ -89,28 +89,31 @@ def evaluate_run(
     k: int = 50,
     out_dir: str | Path | None = None,
     annotations_path: str | Path | None = None,
+    name: str | None = None,
 ) -> tuple[Path, dict, pd.DataFrame]:
-    """Score a run file; writes ``per_query.csv`` and ``summary.json`` and returns them."""
+    """Score a run (a file, or a DataFrame with the same columns); writes ``per_query.csv`` and
+    ``summary.json`` and returns them. ``name`` names the run (default: the file's name)."""
     if task == "fullrank":
         from .fullrank_eval import evaluate_fullrank_run
 
         return evaluate_fullrank_run(
-            run_path, split=split, queries_path=queries_path, annotations_path=annotations_path, k=k, out_dir=out_dir
+            run, split=split, queries_path=queries_path, annotations_path=annotations_path, k=k, out_dir=out_dir,
+            name=name,
         )
     if task != "rerank":
         raise InquireError(f"Unknown task {task!r} (--task): use 'rerank' or 'fullrank'.")
     split = canonical_split(split)
-    run_path = Path(run_path)
-    run = read_run(run_path)
+    table, origin = read_run(run)
     files, labels = load_split(split, data_dir, queries_path)
-    merged = check_rerank_run(run, labels, run_path)
+    merged = check_rerank_run(table, labels, origin)
     per_query, _ = score_run(merged, k=k)
     per_query = with_query_info(per_query, labels)
     summary = summarize(
-        per_query, task="rerank", split=split, model=run_path.stem if run_path.stem != "run" else run_path.parent.name,
-        k=k, run_file=str(run_path), n_candidates=int(len(merged)),
+        per_query, task="rerank", split=split, model=name or origin.name,
+        k=k, run_file=str(origin.path) if origin.path else None, n_candidates=int(len(merged)),
         sources=split_sources(files, data_dir, split, queries_path),
     )
-    out = Path(out_dir) if out_dir is not None else default_out_dir("evaluate", split, run_path.parent.name + "-" + run_path.stem)
+    out = Path(out_dir) if out_dir is not None else default_out_dir("evaluate", split, origin.out_name(name))
     write_outputs(out, summary, per_query)
     return out, summary, per_query
+

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,10 +31,11 @@ from ..embed.cache import CachedEmbeddings
 from ..errors import InquireError
 from ..index import exact_search, load_index, recall_at_k
 from ..index.cache import TopListCache
-from ..models import model_identity, resolve_spec
+from ..models import model_key, resolve_spec
+from ..models.spec import not_cached_note
 from ..paths import cache_root, slug
 from ..timing import Stopwatch
-from .results import RunResult, default_out_dir, summarize, write_outputs
+from .results import RunResult, default_out_dir, not_cached, summarize, write_outputs
 from .scoring import score_run, with_query_list
 
 RUN_COLUMNS = ["query_id", "query", "image_path", "score", "rank", "relevant"]
@@ -42,7 +44,7 @@ EXAMPLES = 20
 
 
 def run_fullrank(
-    model: str,
+    model: str | Any,
     split: str,
     *,
     embeddings: str | Path | None = None,
@@ -51,7 +53,7 @@ def run_fullrank(
     index: str | Path | None = None,
     search_params: dict | None = None,
     k: int = 50,
-    rerank: str | None = None,
+    rerank: str | Any | None = None,
     from_k: int = 100,
     images: str | Path | None = None,
     scorer_options: dict | None = None,
@@ -65,7 +67,11 @@ def run_fullrank(
     threads: int | None = None,
     cache_dir: Path | None = None,
 ) -> RunResult:
-    """Evaluate ``model`` (and optionally the reranker ``rerank``) on INQUIRE-Fullrank; write the run's files."""
+    """Evaluate ``model`` (and optionally the reranker ``rerank``) on INQUIRE-Fullrank; write the run's files.
+
+    ``model`` and ``rerank`` are specs or model objects (:func:`inquire.models.create_embedder`,
+    :func:`inquire.rerank.create_scorer`).
+    """
     split = canonical_split(split)
     if k < 1 or (rerank is not None and from_k < k):
         raise InquireError(f"--k must be at least 1 and --from-k ({from_k}) at least --k ({k}).")
@@ -93,7 +99,7 @@ def run_fullrank(
             "images with this model (`inquire embed`)."
         )
     depth = from_k if rerank is not None else k
-    identity = model_identity(text_model.spec)
+    identity = text_model.identity
     search_info: dict = {"kind": "exact" if searcher is None else searcher.kind, "depth": depth}
     with clock.stage("search"):
         scores, rows, search_info["queries_searched"] = _cached_search(
@@ -126,6 +132,7 @@ def run_fullrank(
     run["image_path"] = folder.metadata_rows(run["row"].to_numpy(), [PATH_COLUMN])[PATH_COLUMN].to_numpy()
     per_query = with_query_list(per_query_metrics, queries)
     name = text_model.spec if rerank is None else f"{text_model.spec} >> {extra['reranker']}"
+    notes = not_cached(text_model.not_cached, extra.pop("not_cached", None))
     summary = summarize(
         per_query, task="fullrank", split=split, model=name, k=k,
         embeddings={"path": str(folder.path), "n_rows": folder.n_rows, "dim": folder.dim, "dtype": str(folder.dtype)},
@@ -134,6 +141,7 @@ def run_fullrank(
         n_candidates=int((run["rank"] <= k).sum()),
         **_annotation_report(ann, match, n_other, queries),
         **extra,
+        **notes,
         timings_s=clock.seconds,
     )
     summary["timings_s"]["total"] = clock.total()
@@ -144,7 +152,7 @@ def run_fullrank(
     return RunResult(out, summary, per_query, run[RUN_COLUMNS])
 
 
-def _embed_images(images: str | Path | None, model: str, **settings) -> Path:
+def _embed_images(images: str | Path | None, model: str | Any, **settings) -> Path:
     """Embed the collection ``images`` with ``model`` (or reuse a complete earlier output) in the cache."""
     from ..embed.collection import embed_collection
 
@@ -154,8 +162,11 @@ def _embed_images(images: str | Path | None, model: str, **settings) -> Path:
             "or --images SOURCE to embed it first."
         )
     source = Path(images).expanduser().resolve()
-    key = hashlib.sha256(f"{source}|{model_identity(model)}".encode()).hexdigest()[:12]
-    out = cache_root() / "collections" / f"{slug(source.name)[:40]}-{slug(resolve_spec(model))[:60]}-{key}"
+    spec, identity = model_key(model)
+    if identity is None:
+        raise InquireError(f"Embedding the collection --images into the cache needs a named model: {not_cached_note(spec)}")
+    key = hashlib.sha256(f"{source}|{identity}".encode()).hexdigest()[:12]
+    out = cache_root() / "collections" / f"{slug(source.name)[:40]}-{slug(spec)[:60]}-{key}"
     embed_collection(source, model, out, **settings)
     return out
 
@@ -182,7 +193,7 @@ def _images_root(images: str | Path | None) -> Path:
     return root
 
 
-def _check_manifest(folder: EmbeddingFolder, model: str) -> None:
+def _check_manifest(folder: EmbeddingFolder, model: str | Any) -> None:
     """Refuse a folder that ``inquire embed`` has not finished, or that it made with another model."""
     manifest = folder.manifest or {}
     if manifest.get("complete") is False:
@@ -191,18 +202,23 @@ def _check_manifest(folder: EmbeddingFolder, model: str) -> None:
             "collection would be wrong. Finish it by running the same `inquire embed` command again."
         )
     made_with = manifest.get("model", {}).get("spec") if isinstance(manifest.get("model"), dict) else None
-    if made_with and resolve_spec(made_with) != resolve_spec(model):
+    spec = model_key(model)[0]
+    if made_with and resolve_spec(made_with) != spec:
         raise InquireError(
-            f"{folder.path} was embedded with {made_with} (manifest.json) but --model is {resolve_spec(model)}; "
+            f"{folder.path} was embedded with {made_with} (manifest.json) but --model is {spec}; "
             f"text and images must come from one model. Pass --model {made_with}."
         )
 
 
 def _cached_search(
-    text: np.ndarray, keys: list[str], identity: str, folder: EmbeddingFolder, searcher, depth: int,
+    text: np.ndarray, keys: list[str], identity: str | None, folder: EmbeddingFolder, searcher, depth: int,
     device: str | None, threads: int | None, cache_dir: Path | None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Each query's top ``depth`` (scores, rows), searching only the queries the cache lacks."""
+    """Each query's top ``depth`` (scores, rows), searching only the queries the cache lacks
+    (all of them, and nothing kept, for a model without an identity)."""
+    if identity is None:
+        scores, rows = _search(text, folder, searcher, depth, device, threads)
+        return scores, rows, len(keys)
     cache = TopListCache(
         model=identity, folder=folder.identity, search="exact" if searcher is None else searcher.identity,
         depth=depth, root=cache_dir,
@@ -210,14 +226,18 @@ def _cached_search(
     todo = cache.missing(keys)
     if todo:
         pick = [keys.index(key) for key in todo]
-        if searcher is None:
-            with tqdm(total=folder.n_rows, desc=f"exact search, {len(todo)} queries", unit="row", unit_scale=True) as bar:
-                s, r = exact_search(text[pick], folder, depth, device=device, threads=threads, progress=bar.update)
-        else:
-            s, r = searcher.search(text[pick], depth)
-        cache.put(todo, s, r)
+        cache.put(todo, *_search(text[pick], folder, searcher, depth, device, threads))
     scores, rows = cache.get(keys)
     return scores, rows, len(todo)
+
+
+def _search(text: np.ndarray, folder: EmbeddingFolder, searcher, depth: int, device: str | None,
+            threads: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``depth`` (scores, rows) of each query vector: exact, or through the FAISS ``searcher``."""
+    if searcher is not None:
+        return searcher.search(text, depth)
+    with tqdm(total=folder.n_rows, desc=f"exact search, {len(text)} queries", unit="row", unit_scale=True) as bar:
+        return exact_search(text, folder, depth, device=device, threads=threads, progress=bar.update)
 
 
 def _candidates(queries: pd.DataFrame, scores: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
@@ -233,7 +253,7 @@ def _candidates(queries: pd.DataFrame, scores: np.ndarray, rows: np.ndarray) -> 
     return run[run["row"] >= 0].reset_index(drop=True)  # -1 pads a short approximate list (summary: hits_missing)
 
 
-def _rerank(run: pd.DataFrame, folder: EmbeddingFolder, spec: str, from_k: int, images_root: Path,
+def _rerank(run: pd.DataFrame, folder: EmbeddingFolder, spec: str | Any, from_k: int, images_root: Path,
             allow_missing: bool, scorer_args: dict) -> tuple[pd.DataFrame, dict]:
     """Rescore the candidates with a reranker; its score replaces the first stage's, ties by first-stage rank."""
     from ..rerank import create_scorer, leaf_scorers
@@ -266,6 +286,7 @@ def _rerank(run: pd.DataFrame, folder: EmbeddingFolder, spec: str, from_k: int, 
         "reranker": scorer.spec, "reranker_identity": scorer.identity, "from_k": from_k,
         "n_scores_missing": len(missing), "scores_missing": missing,
         "reranker_stats": {leaf.spec: leaf.report() for leaf in leaf_scorers(scorer)},
+        **not_cached(*(leaf.not_cached for leaf in leaf_scorers(scorer))),
     }
     return run, extra
 

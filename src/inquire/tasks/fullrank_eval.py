@@ -22,39 +22,39 @@ from ..data.queries import attach_query_ids, canonical_split, load_queries
 from ..data.queries import source_record as queries_source
 from ..errors import InquireError
 from .results import default_out_dir, summarize, write_outputs
-from .runfile import read_run, row_refs
+from .runfile import RunOrigin, read_run
 from .scoring import score_run, with_query_list
 
 ID_COLUMNS = ("inat24_image_id", "image_id")
 
 
-def _query_ids(run: pd.DataFrame, queries: pd.DataFrame, path: Path) -> np.ndarray:
+def _query_ids(run: pd.DataFrame, queries: pd.DataFrame, origin: RunOrigin) -> np.ndarray:
     if "query_id" in run.columns:
         ids = pd.to_numeric(run["query_id"], errors="coerce")
         bad = np.flatnonzero((ids.isna() | ~ids.isin(queries["query_id"].astype(int))).to_numpy())
         if len(bad):
-            raise InquireError(f"Run file {path}: {row_refs(bad, path)} name query ids not in this split's list. Check --split and --queries.")
+            raise InquireError(f"{origin}: {origin.rows(bad)} name query ids not in this split's list. Check --split and --queries.")
         return ids.astype(np.int64).to_numpy()
     if "query" in run.columns:
-        info = attach_query_ids(run["query"], queries, source=f"run file {path}")
+        info = attach_query_ids(run["query"], queries, source=origin.described)
         return run["query"].map(dict(zip(info["query"], info["query_id"]))).astype(np.int64).to_numpy()
-    raise InquireError(f"Run file {path} names no query: give a query_id or a query column.")
+    raise InquireError(f"{origin} names no query: give a query_id or a query column.")
 
 
-def _image_keys(run: pd.DataFrame, ann: pd.DataFrame, path: Path) -> tuple[pd.Series, pd.Series]:
+def _image_keys(run: pd.DataFrame, ann: pd.DataFrame, origin: RunOrigin) -> tuple[pd.Series, pd.Series]:
     """Comparable image keys of the run's rows and of the annotations."""
     if "image_path" in run.columns:
         keys = pd.Series(normalize_paths(pa.array(run["image_path"].astype(str))).to_pylist())
         return keys, _by_file_name(ann["image_path"], keys)
     column = next((c for c in ID_COLUMNS if c in run.columns), None)
     if column is None:
-        raise InquireError(f"Run file {path} names no image: give image_path (as in the embeddings) or inat24_image_id.")
+        raise InquireError(f"{origin} names no image: give image_path (as in the embeddings) or inat24_image_id.")
     if "image_id" not in ann.columns:
         raise InquireError("The annotations file has no image_id column, so a run with image ids cannot be matched; give image_path.")
     ids = pd.to_numeric(run[column], errors="coerce")
     bad = np.flatnonzero((ids.isna() | (ids != ids.round())).to_numpy())
     if len(bad):
-        raise InquireError(f"Run file {path}: {column} is not an integer in {row_refs(bad, path)}.")
+        raise InquireError(f"{origin}: {column} is not an integer in {origin.rows(bad)}.")
     return ids.astype(np.int64).astype(str).reset_index(drop=True), pd.to_numeric(ann["image_id"]).astype(np.int64).astype(str)
 
 
@@ -71,27 +71,27 @@ def _by_file_name(ann_paths: pd.Series, run_paths: pd.Series) -> pd.Series:
 
 
 def evaluate_fullrank_run(
-    run_path: str | Path, *, split: str, queries_path: str | Path | None = None,
+    run: str | Path | pd.DataFrame, *, split: str, queries_path: str | Path | None = None,
     annotations_path: str | Path | None = None, k: int = 50, out_dir: str | Path | None = None,
+    name: str | None = None,
 ) -> tuple[Path, dict, pd.DataFrame]:
-    """Score a Fullrank run file against the official annotations; writes per_query.csv and summary.json."""
+    """Score a Fullrank run (file or DataFrame) against the official annotations; writes per_query.csv and summary.json."""
     split = canonical_split(split)
-    path = Path(run_path)
-    run = read_run(path, ["score"], needs="one row per retrieved image, naming its query and image")
+    run, origin = read_run(run, ["score"], needs="one row per retrieved image, naming its query and image")
     queries = load_queries(split, queries_path)
     ann, n_other = annotations_for(
         load_annotations(annotations_path), set(queries["query_id"].astype(int)), other_split_ids(split, queries_path)
     )
-    table = pd.DataFrame({"query_id": _query_ids(run, queries, path), "score": run["score"]})
-    keys, ann_keys = _image_keys(run, ann, path)
+    table = pd.DataFrame({"query_id": _query_ids(run, queries, origin), "score": run["score"]})
+    keys, ann_keys = _image_keys(run, ann, origin)
     table["key"] = keys.to_numpy()
     dup = np.flatnonzero(table.duplicated(["query_id", "key"]).to_numpy())
     if len(dup):
-        raise InquireError(f"Run file {path}: {row_refs(dup, path)} repeat a (query, image) pair; give each image once per query.")
+        raise InquireError(f"{origin}: {origin.rows(dup)} repeat a (query, image) pair; give each image once per query.")
     absent = sorted(set(queries["query_id"].astype(int)) - set(table["query_id"]))
     if absent:
         raise InquireError(
-            f"Run file {path}: {len(absent)} of the split's {len(queries)} queries have no rows (e.g. query_id {absent[0]}). "
+            f"{origin}: {len(absent)} of the split's {len(queries)} queries have no rows (e.g. query_id {absent[0]}). "
             "Rank images for every query; scoring a subset would not be comparable."
         )
     table["position"] = table.groupby("query_id").cumcount()
@@ -101,10 +101,10 @@ def evaluate_fullrank_run(
     per_query, _ = score_run(table, k=k, n_relevant=ann.groupby("query_id").size())
     per_query = with_query_list(per_query, queries)
     summary = summarize(
-        per_query, task="fullrank", split=split, model=path.stem if path.stem != "run" else path.parent.name,
-        k=k, run_file=str(path), n_rows=len(table), n_annotations=len(ann), annotations_other_queries=n_other,
+        per_query, task="fullrank", split=split, model=name or origin.name,
+        k=k, run_file=str(origin.path) if origin.path else None, n_rows=len(table), n_annotations=len(ann), annotations_other_queries=n_other,
         sources={"queries": queries_source(split, queries_path), "annotations": annotations_source(annotations_path)},
     )
-    out = Path(out_dir) if out_dir is not None else default_out_dir("evaluate", split, path.parent.name + "-" + path.stem)
+    out = Path(out_dir) if out_dir is not None else default_out_dir("evaluate", split, origin.out_name(name))
     write_outputs(out, summary, per_query)
     return out, summary, per_query

@@ -8,6 +8,7 @@ second run with the same model finishes in about a second.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from ..data.queries import source_record as queries_source
 from ..embed.cache import CachedEmbeddings
 from ..errors import InquireError
 from ..timing import Stopwatch
-from .results import RunResult, default_out_dir, summarize, write_outputs
+from .results import RunResult, default_out_dir, not_cached, summarize, write_outputs
 from .scoring import score_run, with_query_info
 
 
@@ -37,7 +38,7 @@ def split_sources(files: list[Path], data_dir: str | Path | None, split: str, qu
 
 
 def run_rerank(
-    model: str,
+    model: str | Any,
     split: str,
     *,
     data_dir: str | Path | None = None,
@@ -57,8 +58,10 @@ def run_rerank(
 ) -> RunResult:
     """Evaluate a model on INQUIRE-Rerank and write the run's files.
 
-    A plain embedding spec takes the embedding path below. A reranker spec (``clip:``, ``vlm:``,
-    ``api:``; see :mod:`inquire.rerank`) or a ``fuse`` partner scores every candidate pair
+    ``model`` is a spec or a model object (:func:`inquire.models.create_embedder`,
+    :func:`inquire.rerank.create_scorer`). A plain embedding spec or object takes the embedding
+    path below. A reranker spec (``clip:``, ``vlm:``, ``api:``; see :mod:`inquire.rerank`), a
+    reranker object (``score``) or a ``fuse`` partner scores every candidate pair
     through :func:`inquire.rerank.create_scorer` instead, with ``scorer_options`` and the score
     cache ``score_cache``; a run with unscored pairs is refused unless ``allow_missing``.
     """
@@ -92,7 +95,7 @@ def run_rerank(
         labels, clock, split=split, model=embeddings.spec, k=k, out_dir=out_dir,
         n_images=len(image_ids), n_images_embedded=embeddings.n_images_embedded,
         n_images_failed=len(failed), images_failed={str(i): r for i, r in failed.items()},
-        sources=split_sources(files, data_dir, split, queries_path),
+        sources=split_sources(files, data_dir, split, queries_path), **not_cached(embeddings.not_cached),
     )
 
 
@@ -130,7 +133,7 @@ def plan_rerank(
 
 
 def _run_with_scorer(
-    model: str, split: str, clock: Stopwatch, *, data_dir, queries_path, out_dir, k: int,
+    model: str | Any, split: str, clock: Stopwatch, *, data_dir, queries_path, out_dir, k: int,
     allow_missing: bool, scorer_args: dict,
 ) -> RunResult:
     """INQUIRE-Rerank scored pair by pair with a reranker (see :mod:`inquire.rerank`)."""
@@ -162,6 +165,7 @@ def _run_with_scorer(
         n_scores_missing=len(missing), scores_missing=missing,
         reranker_stats={leaf.spec: leaf.report() for leaf in leaf_scorers(scorer)},
         sources=split_sources(files, data_dir, split, queries_path),
+        **not_cached(*(leaf.not_cached for leaf in leaf_scorers(scorer))),
     )
 
 

@@ -62,6 +62,13 @@ def summarize(per_query: pd.DataFrame, *, task: str, split: str, model: str, k: 
     return summary
 
 
+def not_cached(*notes: str | None) -> dict:
+    """``{"not_cached": why}`` for summary.json when a model object without a name computed this
+    run (nothing of it was cached); empty otherwise, so runs of named models read as before."""
+    said = [n for n in notes if n]
+    return {"not_cached": " ".join(said)} if said else {}
+
+
 def write_outputs(out_dir: Path, summary: dict, per_query: pd.DataFrame, run: pd.DataFrame | None = None) -> None:
     """Write the run's files (``run`` is omitted by ``inquire evaluate``, which scores a file it was given)."""
     out_dir.mkdir(parents=True, exist_ok=True)
