@@ -199,21 +199,6 @@ def parse_column(name: str, values: Sequence[Any] | pa.Array, *, rows: Sequence[
     return Parsed(pa.array(out, type=COLUMNS[name]), bad, examples)
 
 
-def conform(name: str, column: pa.Array | pa.ChunkedArray) -> Parsed:
-    """A source's own column under a canonical name: kept as written when its type is the
-    contract's (an iNat24 date stays ``2018-05-13 09:12:00+00:00``), else cast, else parsed."""
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    target = COLUMNS[name]
-    if column.type == target:
-        return Parsed(column, np.zeros(len(column), dtype=bool))
-    if not (pa.types.is_timestamp(column.type) or pa.types.is_date(column.type)):
-        try:
-            return Parsed(column.cast(target), np.zeros(len(column), dtype=bool))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
-    return parse_column(name, column)
-
-
 # ------------------------------------------------------------------------------------------ merging
 
 
@@ -252,52 +237,80 @@ def output_types(schemas: Sequence[pa.Schema]) -> dict[str, pa.DataType]:
 
 def merge(tiers: Sequence[Tier], lead: str | None = None) -> tuple[pa.Table, dict[str, dict]]:
     """One table from ``tiers`` (highest precedence first, equal row counts): each cell from the first
-    tier with a value. Columns: the ``lead`` tier's first (the source's own order), then the others'
-    in order of first appearance. Also per column: ``values``,
+    tier with a value, except that a date-only ``date`` is completed by a lower tier's time of
+    the same day (a sidecar's ``2021-05-31`` and the EXIF's ``2021-05-31T08:25:38`` agree; the
+    time is kept). Columns: the ``lead`` tier's (the source's own order), then the canonical ones
+    in contract order, then the rest as they first appear. Also per column: ``values``,
     ``missing``, ``from`` (tier → values supplied), ``unreadable`` (tier → values it could not
-    read) and ``disagreements`` (``"A over B"`` → rows where both had a value and A's won)."""
-    types = output_types([t.table.schema for t in sorted(tiers, key=lambda t: t.name != lead)])
+    read) and ``disagreements`` (``"A over B"`` → rows where both had a value, they differed and
+    A's was taken)."""
+    ordered = sorted(tiers, key=lambda t: t.name != lead)
+    types = output_types([t.table.schema for t in ordered])
+    first = list(ordered[0].table.column_names) if lead is not None and ordered[0].name == lead else []
+    names = list(dict.fromkeys([*first, *(c for c in COLUMNS if c in types), *types]))
     n = tiers[0].table.num_rows
     columns: dict[str, pa.Array] = {}
     stats: dict[str, dict] = {}
-    for name, kind in types.items():
+    for name in names:
         having = [t for t in tiers if name in t.table.column_names]
-        arrays = [_as(t.table.column(name), kind) for t in having]
-        merged = arrays[0]
-        for lower in arrays[1:]:
-            merged = pc.if_else(merged.is_valid(), merged, lower)
+        arrays = [_as(name, t.table.column(name), types[name]) for t in having]
+        valid = np.array([a.is_valid().to_numpy(zero_copy_only=False) for a in arrays]).reshape(len(arrays), n)
+        winner = np.where(valid.any(axis=0), valid.argmax(axis=0), -1)
+        if name == "date" and len(arrays) > 1:
+            winner = _complete_dates(arrays, valid, winner)
+        merged = pa.nulls(n, types[name])
+        for i in reversed(range(len(arrays))):
+            merged = pc.if_else(pa.array(winner == i), arrays[i], merged)
         columns[name] = merged
-        stats[name] = _stats(name, having, arrays, n)
+        stats[name] = _stats(name, having, arrays, valid, winner)
     return pa.table(columns) if columns else pa.table({}).slice(0, 0), stats
 
 
-def _as(column: pa.ChunkedArray, kind: pa.DataType) -> pa.Array:
+def _complete_dates(arrays: list[pa.Array], valid: np.ndarray, winner: np.ndarray) -> np.ndarray:
+    """Rows whose winning date has no time take the first lower tier's value that extends it."""
+    values = [a.to_pylist() for a in arrays]
+    winner = winner.copy()
+    for row in np.flatnonzero(winner >= 0):
+        best = values[winner[row]][row]
+        if "T" in best or " " in best:
+            continue
+        for i in range(winner[row] + 1, len(arrays)):
+            if valid[i, row] and len(values[i][row]) > len(best) and values[i][row].startswith(best):
+                winner[row] = i
+                break
+    return winner
+
+
+def _as(name: str, column: pa.ChunkedArray, kind: pa.DataType) -> pa.Array:
+    """A tier's column in the merged type: as it is, else cast (an iNat licence id as text), else
+    read value by value (a canonical column's unreadable values become null)."""
     column = column.combine_chunks()
     if column.type == kind:
         return column
     try:
         return column.cast(kind)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if name in COLUMNS:
+            return parse_column(name, column).values
         return pa.array([None if v is None else str(v) for v in column.to_pylist()], type=kind)
 
 
-def _stats(name: str, having: list[Tier], arrays: list[pa.Array], n: int) -> dict:
-    valid = [a.is_valid().to_numpy(zero_copy_only=False) for a in arrays]
-    winner = np.full(n, -1)
-    for i, ok in enumerate(valid):
-        winner = np.where((winner < 0) & ok, i, winner)
+def _stats(name: str, having: list[Tier], arrays: list[pa.Array], valid: np.ndarray, winner: np.ndarray) -> dict:
     supplied = {t.name: int((winner == i).sum()) for i, t in enumerate(having) if (winner == i).any()}
     disagreements: Counter = Counter()
-    for i in range(1, len(arrays)):
-        for w in range(i):
-            both = pa.array((winner == w) & valid[i])
-            differ = _differ(arrays[w].filter(both), arrays[i].filter(both))
+    for w in range(len(arrays)):
+        for i in range(len(arrays)):
+            both = (winner == w) & valid[i]
+            if i == w or not both.any():
+                continue
+            mask = pa.array(both)
+            differ = _differ(arrays[w].filter(mask), arrays[i].filter(mask))
             if differ:
                 disagreements[f"{having[w].name} over {having[i].name}"] += differ
     unreadable = {t.name: int(t.unreadable[name].sum()) for t in having
                   if name in t.unreadable and t.unreadable[name].any()}
     n_values = int((winner >= 0).sum())
-    out: dict[str, Any] = {"values": n_values, "missing": n - n_values, "from": supplied}
+    out: dict[str, Any] = {"values": n_values, "missing": len(winner) - n_values, "from": supplied}
     if unreadable:
         out["unreadable"] = unreadable
     if disagreements:

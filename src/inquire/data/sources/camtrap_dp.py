@@ -38,13 +38,22 @@ import numpy as np
 import pyarrow as pa
 
 from ...errors import InquireError
-from ..columns import JOINER, BadValue, normalize_date, parse_column
+from ..columns import JOINER, BadValue, Parsed, normalize_date, parse_column
 from ..decode import Payload, Unavailable
 from ..image_files import image_path_of
 from ..tables import column_values, read_table
 from .base import IMAGE_PATH, FilesUnderRoot
 
 PACKAGE_FILE = "datapackage.json"
+#: canonical column → the deployments field it comes from
+DEPLOYMENT_COLUMNS = {
+    "latitude": "latitude",
+    "longitude": "longitude",
+    "location_uncertainty": "coordinateUncertainty",
+    "location_id": "locationID",
+    "location_name": "locationName",
+    "camera_model": "cameraModel",
+}
 PROFILE = re.compile(r"camtrap-dp/([0-9][0-9.]*[0-9])(?:-[a-z0-9.]+)?/camtrap-dp-profile\.json")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -90,10 +99,7 @@ class CamtrapDPSource(FilesUnderRoot):
         self._unusable = {i: why for i, p in enumerate(paths) if (why := _unusable(p))}
         media_ids = [str(v) for v in column_values(rows, "mediaID")]
         deployment_ids = [None if v is None else str(v) for v in column_values(rows, "deploymentID")]
-        where = [deployments.get(d) or {} for d in deployment_ids]
         self._unknown_deployments = sorted({d for d in deployment_ids if d not in deployments}, key=str)
-        labels = [f"media {m}" for m in media_ids]
-        stamps = column_values(rows, "timestamp")
         columns: dict[str, pa.Array] = {
             IMAGE_PATH: pa.array([image_path_of(p) for p in paths], type=pa.string()),
             "media_id": pa.array(media_ids, type=pa.string()),
@@ -101,14 +107,19 @@ class CamtrapDPSource(FilesUnderRoot):
             "capture_method": pa.array(column_values(rows, "captureMethod"), type=pa.string()),
             "file_name": pa.array(column_values(rows, "fileName"), type=pa.string()),
         }
+        stamps = column_values(rows, "timestamp")
+        parsed = {"date": parse_column("date", stamps, rows=[f"media {m}" for m in media_ids])}
+        # a deployment's values, read once per deployment (examples name it), then given to its media
+        dep_ids = list(deployments)
+        slot = {d: i for i, d in enumerate(dep_ids)}
+        of_media = np.array([slot.get(d, len(dep_ids)) for d in deployment_ids], dtype=np.int64)
+        for column, field in DEPLOYMENT_COLUMNS.items():
+            per_dep = parse_column(column, [deployments[d].get(field) for d in dep_ids] + [None],
+                                   rows=[f"deployment {d} ({field})" for d in dep_ids] + [None])
+            parsed[column] = Parsed(per_dep.values.take(pa.array(of_media)), per_dep.unreadable[of_media],
+                                    per_dep.examples)
         self.unreadable, self.unreadable_examples = {}, {}
-        parsed = {"date": stamps}
-        for column, field in (("latitude", "latitude"), ("longitude", "longitude"),
-                              ("location_uncertainty", "coordinateUncertainty"), ("location_id", "locationID"),
-                              ("location_name", "locationName"), ("camera_model", "cameraModel")):
-            parsed[column] = [w.get(field) for w in where]
-        for column, raw in parsed.items():
-            result = parse_column(column, raw, rows=labels)
+        for column, result in parsed.items():
             columns[column] = result.values
             if result.unreadable.any():
                 self.unreadable[column] = result.unreadable
