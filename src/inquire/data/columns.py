@@ -1,6 +1,6 @@
 """The place-and-time columns of an embedding folder's metadata, and how several sources of them merge.
 
-One contract, shared with the search app (``docs/metadata.md``): the names agree with the published
+One contract, shared with the search app (README, *Place and time*): the names agree with the published
 iNat24 metadata (``date``, ``latitude``, ``longitude``, ``location_uncertainty``, ``license``,
 ``rights_holder``) and add what photos, camera traps and Darwin Core tables know. A value is
 normalised once, here, so every reader parses one form: ``date`` is the LOCAL clock time of the

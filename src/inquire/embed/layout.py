@@ -139,8 +139,8 @@ def read_shard(files: ShardFiles, dim: int | None = None, *, candidate: bool = F
     if not (items_file.is_file() and emb_file.is_file() and meta_file.is_file()):
         return None
     try:
-        record = json.loads((pq.read_metadata(meta_file).metadata or {}).get(SHARD_KEY, b"null"))
-        rows = pq.read_metadata(meta_file).num_rows
+        footer = pq.read_metadata(meta_file)
+        record, rows = json.loads((footer.metadata or {}).get(SHARD_KEY, b"null")), footer.num_rows
         emb = np.load(emb_file, mmap_mode="r")
         if not isinstance(record, dict) or record.get("items_sha256") != _sha256(items_file):
             return None

@@ -90,10 +90,10 @@ class ImageSource(ABC):
     @cached_property
     def metadata_fingerprint(self) -> str:
         """Hash of every metadata value the source holds: a change makes a re-run rewrite the metadata."""
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, self.table.schema) as writer:
-            writer.write_table(self.table)
-        return hashlib.sha256(sink.getvalue()).hexdigest()[:32]
+        h = hashlib.sha256(self.table.schema.serialize())
+        for batch in self.table.to_batches(max_chunksize=65536):  # a batch at a time: memory stays small
+            h.update(batch.serialize())
+        return h.hexdigest()[:32]
 
     @cached_property
     def fingerprint(self) -> str:
