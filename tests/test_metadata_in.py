@@ -115,9 +115,10 @@ def test_darwin_core_sidecar_joins_by_path_or_name_and_wins_over_exif(photos, op
     assert meta["precedence"] == ["sidecar", "folder", "exif"]
     report = meta["sidecar"]
     assert (report["rows"], report["matched"], report["matched_by_path"], report["matched_by_file_name"]) == (4, 3, 2, 1)
-    assert report["unmatched_rows"] == [{"row": 4, "key": "gone/IMG_9999.JPG"}]
+    assert report["unmatched_rows"] == [{"row": 4, "key": "gone/IMG_9999.JPG"}] and report["n_unmatched_rows"] == 1
     assert sorted(report["images_without_row"]) == [
         "site_a/IMG_0002.JPG", "site_b/bad_date", "site_b/hermit.png", "site_b/unset_clock"]
+    assert report["n_images_without_row"] == 4 and "complete_lists" not in report
     assert {c: [e["value"] for e in ex] for c, ex in report["unreadable_examples"].items()} == {
         "date": ["2019-13-01"], "latitude": ["123"]}
     columns = meta["columns"]
@@ -126,6 +127,22 @@ def test_darwin_core_sidecar_joins_by_path_or_name_and_wins_over_exif(photos, op
     assert columns["date"]["disagreements"] == {"sidecar over exif": 1}  # 2020-03-01 against 2020-02-29
     assert columns["latitude"]["disagreements"] == {"sidecar over exif": 1}
     assert columns["habitat"] == {"values": 2, "missing": 5, "from": {"sidecar": 2}}
+
+
+def test_long_unmatched_lists_go_to_a_file_beside_the_manifest(photos, open_clip_spec, tmp_path, monkeypatch):
+    import csv
+
+    import inquire.data.sidecar as sidecar
+
+    monkeypatch.setattr(sidecar, "LISTED", 2)  # the manifest lists the first 2 of each, the file all
+    out = tmp_path / "out"
+    report = _embed(photos, open_clip_spec, out, metadata=_sidecar(tmp_path))["metadata"]["sidecar"]
+    assert (report["n_images_without_row"], len(report["images_without_row"])) == (4, 2)
+    with open(out / report["complete_lists"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["key"] for r in rows if r["side"] == "image without row"] == [
+        "site_a/IMG_0002.JPG", "site_b/bad_date", "site_b/hermit.png", "site_b/unset_clock"]
+    assert [(r["row"], r["key"]) for r in rows if r["side"] == "table row without image"] == [("4", "gone/IMG_9999.JPG")]
 
 
 def test_a_name_in_two_folders_or_two_rows_for_one_photo_are_refused(photos, open_clip_spec, tmp_path):
@@ -240,5 +257,5 @@ def test_cli_embed_with_a_sidecar(photos, open_clip_spec, tmp_path, monkeypatch,
     assert "7 embeddings" in out and "this run: 7 new, 0 changed, 0 removed, 0 unchanged" in out
     assert "metadata: 3 of 4 rows of occurrences.csv matched (2 by path, 1 by file name)" in out
     assert "place and time known: date 4, latitude 3, longitude 4" in out
-    assert "1 row(s) matched no image and 4 images have no row" in err
+    assert "1 row(s) matched no image and 4 images have no row; both are listed in manifest.json" in err
     assert "unreadable values left empty: 2 date, 2 latitude" in err

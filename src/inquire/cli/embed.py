@@ -157,11 +157,11 @@ def _print_metadata(meta: dict) -> None:
             f"metadata: {sidecar['matched']:,} of {sidecar['rows']:,} rows of {name} matched "
             f"({sidecar['matched_by_path']:,} by path, {sidecar['matched_by_file_name']:,} by file name)"
         )
-        if sidecar["unmatched_rows"] or sidecar["images_without_row"]:
+        if sidecar["n_unmatched_rows"] or sidecar["n_images_without_row"]:
+            where = sidecar.get("complete_lists") or "manifest.json (metadata.sidecar)"
             err_console.print(
-                f"[yellow]warning:[/] {len(sidecar['unmatched_rows']):,} row(s) matched no image and "
-                f"{len(sidecar['images_without_row']):,} images have no row; both are listed under "
-                "metadata.sidecar in manifest.json.",
+                f"[yellow]warning:[/] {sidecar['n_unmatched_rows']:,} row(s) matched no image and "
+                f"{sidecar['n_images_without_row']:,} images have no row; both are listed in {where}.",
                 highlight=False,
             )
     columns = meta.get("columns", {})

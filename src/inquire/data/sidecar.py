@@ -8,11 +8,13 @@ item's path is matched by file name, and refused when files of that name lie in 
 (the rows and the files are named: give relative paths there). Two rows for one photo are refused
 too. Darwin Core terms (:data:`~inquire.data.columns.DARWIN_CORE`) and the canonical names are
 read into the canonical columns; every other column is kept under its own name. Rows that match
-no photo and photos without a row are counted and listed in the manifest.
+no photo and photos without a row are counted and listed in the manifest (the first
+:data:`LISTED` of each; :func:`write_unmatched` writes complete lists beside it when longer).
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 from collections import defaultdict
@@ -30,6 +32,9 @@ from .tables import read_table
 #: columns that name the photo, in the order they are looked for
 KEY_COLUMNS = ("image_path", "file_path", "filePath", "file_name", "fileName", "filename", "file", "path")
 TIER = "sidecar"
+#: unmatched rows and images listed in the manifest, each way; longer lists go to UNMATCHED_FILE
+LISTED = 1000
+UNMATCHED_FILE = "sidecar_unmatched.csv"
 
 
 @dataclass
@@ -43,8 +48,9 @@ class Sidecar:
     examples: dict[str, list[dict]]  # canonical column → unreadable values (row, value, reason)
     sha256: str
 
-    def align(self, image_paths: list[str]) -> tuple[Tier, dict]:
-        """This table's values for each item (``image_paths`` in item order) and the join's report."""
+    def align(self, image_paths: list[str]) -> tuple[Tier, dict, dict]:
+        """This table's values for each item (``image_paths`` in item order), the join's report for
+        the manifest, and the complete lists of unmatched rows and images without a row."""
         where, by_path, by_name = _match(self, image_paths)
         index = pa.array([None if r < 0 else int(r) for r in where], type=pa.int64())
         hit = where >= 0
@@ -64,11 +70,14 @@ class Sidecar:
             "matched": int(hit.sum()),
             "matched_by_path": by_path,
             "matched_by_file_name": by_name,
-            "unmatched_rows": unmatched,
-            "images_without_row": without,
+            "n_unmatched_rows": len(unmatched),
+            "unmatched_rows": unmatched[:LISTED],
+            "n_images_without_row": len(without),
+            "images_without_row": without[:LISTED],
             "unreadable_examples": self.examples,
         }
-        return Tier(TIER, self.tier.table.take(index), unreadable), report
+        lists = {"unmatched_rows": unmatched, "images_without_row": without}
+        return Tier(TIER, self.tier.table.take(index), unreadable), report, lists
 
 
 def read_sidecar(path: str | Path, key: str | None = None) -> Sidecar:
@@ -163,3 +172,18 @@ def _match(sidecar: Sidecar, image_paths: list[str]) -> tuple[np.ndarray, int, i
             "Keep one row per photo."
         )
     return where, by_path, by_name
+
+
+def write_unmatched(out: Path, report: dict, lists: dict) -> None:
+    """``out/UNMATCHED_FILE`` with every unmatched row and image when the manifest lists only the
+    first ones (``report`` then names the file); else any such file of an earlier run is removed."""
+    path = out / UNMATCHED_FILE
+    if report["n_unmatched_rows"] <= LISTED and report["n_images_without_row"] <= LISTED:
+        path.unlink(missing_ok=True)
+        return
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["side", "row", "key"])
+        writer.writerows(("table row without image", r["row"], r["key"]) for r in lists["unmatched_rows"])
+        writer.writerows(("image without row", "", p) for p in lists["images_without_row"])
+    report["complete_lists"] = UNMATCHED_FILE

@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ..data.columns import Tier
-from ..data.sidecar import read_sidecar
+from ..data.sidecar import read_sidecar, write_unmatched
 from ..data.sources import IMAGE_PATH, ImageSource, open_source
 from ..errors import InquireError
 from ..models import model_identity, resolve_spec
@@ -76,6 +76,7 @@ class Job:
     sidecar: Tier | None
     metadata: dict  # the manifest's metadata section, statistics aside
     stamps: np.ndarray
+    unmatched: dict | None  # the sidecar join's complete lists
 
 
 def embed_collection(
@@ -136,8 +137,10 @@ def embed_collection(
         recover(out)
         dim = manifest["model"].get("dim") if manifest else None
         stored = {k: read_shard(ShardFiles(out, k), dim) for k in shard_numbers(out)}
-        changed_metadata = manifest is not None and manifest.get("metadata", {}).get("fingerprint") != job.metadata["fingerprint"]
-        plan = make_plan(src, job.stamps, stored, mf.base_shards(manifest), shard_size, changed_metadata)
+        new_metadata = manifest is not None and (
+            manifest.get("metadata", {}).get("fingerprint") != job.metadata["fingerprint"]
+        )
+        plan = make_plan(src, job.stamps, stored, mf.base_shards(manifest), shard_size, new_metadata)
         if plan.idle and manifest is not None and manifest.get("complete"):
             return manifest
         started = time.perf_counter()
@@ -150,13 +153,9 @@ def embed_collection(
         embedded = None
         if plan.todo:
             manifest, embedded = _embed(job, manifest, plan, settings)
-        records = []
-        for k in range(plan.n_shards):
-            shard = stored.get(k) if k not in plan.todo and k not in plan.rewrite and k not in plan.refresh else None
-            shard = shard or read_shard(ShardFiles(out, k), manifest["model"]["dim"])
-            if shard is None:  # a writer bug, never the user's mistake: keep the traceback
-                raise RuntimeError(f"shard {k} was not written completely")
-            records.append(shard.record)
+        records = _records(out, plan, stored, manifest["model"]["dim"])
+        if job.unmatched is not None:
+            write_unmatched(out, job.metadata["sidecar"], job.unmatched)
         run = _run_record(plan, rewritten, embedded, time.perf_counter() - started, settings)
         manifest = mf.finalize(manifest, src, records, run, job.metadata)
         write_json_atomic(out / mf.MANIFEST, manifest)
@@ -166,11 +165,11 @@ def embed_collection(
 def _job(src: ImageSource, spec: str, out: Path, shard_size: int, metadata: str | Path | None,
          metadata_key: str | None) -> Job:
     """Open the sidecar table and join it; the facts about the metadata the manifest records."""
-    sidecar_tier, section = None, {"precedence": ["sidecar", src.kind, "exif"]}
+    sidecar_tier, unmatched, section = None, None, {"precedence": ["sidecar", src.kind, "exif"]}
     digest = hashlib.sha256(src.metadata_fingerprint.encode())
     if metadata is not None:
         sidecar = read_sidecar(metadata, metadata_key)
-        sidecar_tier, report = sidecar.align(src.table.column(IMAGE_PATH).to_pylist())
+        sidecar_tier, report, unmatched = sidecar.align(src.table.column(IMAGE_PATH).to_pylist())
         section["sidecar"] = report
         digest.update(sidecar.sha256.encode())
     else:
@@ -179,7 +178,7 @@ def _job(src: ImageSource, spec: str, out: Path, shard_size: int, metadata: str 
         section["source_unreadable_examples"] = dict(src.unreadable_examples)
     section["fingerprint"] = digest.hexdigest()[:32]
     config = mf.job_config(src, spec, model_identity(spec), shard_size)
-    return Job(src, spec, out, config, sidecar_tier, section, src.stamps())
+    return Job(src, spec, out, config, sidecar_tier, section, src.stamps(), unmatched)
 
 
 def _rewrite(job: Job, plan: Plan, stored: dict, manifest: dict) -> int:
@@ -247,6 +246,18 @@ def _embed(job: Job, manifest: dict | None, plan: Plan, settings: Settings) -> t
         "items": n_items,
         "images_per_s": round(n_items / wall, 2),
     }
+
+
+def _records(out: Path, plan: Plan, stored: dict, dim: int) -> list[dict]:
+    """Every shard's record: as found for shards this run left alone, read back for the others."""
+    written = plan.todo.keys() | plan.rewrite.keys() | plan.refresh.keys()
+    records = []
+    for k in range(plan.n_shards):
+        shard = stored.get(k) if k not in written else read_shard(ShardFiles(out, k), dim)
+        if shard is None:  # a writer bug, never the user's mistake: keep the traceback
+            raise RuntimeError(f"shard {k} was not written completely")
+        records.append(shard.record)
+    return records
 
 
 def _run_record(plan: Plan, rewritten: int, embedded: dict | None, wall: float, settings: Settings) -> dict:
