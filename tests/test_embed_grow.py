@@ -218,3 +218,36 @@ def test_the_search_app_on_a_grown_folder_finds_the_new_photo(open_clip_spec, tm
     assert manifest["update"]["new"] == 1 and manifest["update"]["removed"] == 1
     hit = top_hit()
     assert hit["image_path"] == "site_c/condor" and hit["score"] == pytest.approx(1.0, abs=2e-3)
+
+
+def test_tar_shards_and_parquet_files_grow_too(open_clip_spec, tmp_path):
+    import tarfile
+
+    import pyarrow as pa
+
+    rng = np.random.default_rng(2)
+
+    def tar(name: str, keys: list[str]) -> None:
+        with tarfile.open(tmp_path / "wds" / name, "w") as t:
+            for key in keys:
+                eb.add_tar_member(t, f"{key}.jpg", builders.generated_jpeg(rng, (36, 36)))
+
+    def parquet(name: str, n: int) -> None:
+        images = [builders.generated_jpeg(rng, (36, 36)) for _ in range(n)]
+        pq.write_table(pa.table({"image": images, "label": list(range(n))}), tmp_path / "pq" / name)
+
+    (tmp_path / "wds").mkdir()
+    (tmp_path / "pq").mkdir()
+    tar("part-0000.tar", ["a0", "a1", "a2"])
+    parquet("part-0000.parquet", 3)
+    for source in ("wds", "pq"):
+        _embed(tmp_path / source, open_clip_spec, tmp_path / f"{source}-out")
+    tar("part-0001.tar", ["b0", "b1"])  # a new shard of the set: only its samples are new
+    parquet("part-0001.parquet", 2)
+    for source in ("wds", "pq"):
+        out = tmp_path / f"{source}-out"
+        old = _by_path(out)
+        manifest = _embed(tmp_path / source, open_clip_spec, out)
+        assert (manifest["update"]["new"], manifest["update"]["unchanged"], manifest["runs"][-1]["items"]) == (2, 3, 2)
+        now = _by_path(out)
+        assert len(now) == 5 and all(np.array_equal(now[p], old[p]) for p in old)
