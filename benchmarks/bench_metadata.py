@@ -102,12 +102,12 @@ def part2(n: int) -> None:
         source = eb.image_folder(tmp / "images", n, real=0, bad=False)
         settings = dict(shard_size=100, batch_size=32, workers=1, progress=False)
 
-        def timed(label: str) -> tuple[float, dict]:
+        def timed() -> tuple[float, dict]:
             start = time.perf_counter()
             manifest = embed_collection(source, spec, tmp / "out", **settings)
             return time.perf_counter() - start, manifest
 
-        full, _ = timed("full")
+        full, _ = timed()
         rng = np.random.default_rng(0)
         changed = max(1, n // 100)
         for i in range(changed):
@@ -115,14 +115,14 @@ def part2(n: int) -> None:
             (source / "new" / f"{i:05d}.jpg").write_bytes(builders.generated_jpeg(rng, (48, 40)))
         for p in sorted(source.rglob("*.jpg"))[:changed]:
             p.unlink()
-        grow, manifest = timed("update")
+        grow, manifest = timed()
         assert manifest["runs"][-1]["items"] == changed
-        idle, _ = timed("idle")
+        idle, _ = timed()
         shutil.rmtree(tmp / "out")
     print(f"part 2: {n} JPEGs, tiny open_clip model, shard size 100")
-    print(f"  full embed                               {full:7.2f} s   1.00x")
-    print(f"  update: {changed} added, {changed} removed        {grow:7.2f} s   {grow / full:.2f}x")
-    print(f"  re-run, nothing changed                  {idle:7.2f} s   {idle / full:.3f}x")
+    for label, seconds in (("full embed", full), (f"update: {changed} added, {changed} removed", grow),
+                           ("re-run, nothing changed", idle)):
+        print(f"  {label:<40} {seconds:7.2f} s   {seconds / full:.3f}x")
 
 
 def main() -> None:
