@@ -251,3 +251,18 @@ def test_tar_shards_and_parquet_files_grow_too(open_clip_spec, tmp_path):
         assert (manifest["update"]["new"], manifest["update"]["unchanged"], manifest["runs"][-1]["items"]) == (2, 3, 2)
         now = _by_path(out)
         assert len(now) == 5 and all(np.array_equal(now[p], old[p]) for p in old)
+
+
+def test_a_folder_of_an_earlier_version_is_read_but_not_updated(grown, open_clip_spec, tmp_path):
+    import json
+
+    from inquire.errors import InquireError
+
+    source, out, *_ = grown
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    (old / "manifest.json").write_text(json.dumps({**manifest, "format": "inquire-embeddings/1"}))
+    assert EmbeddingFolder(old).n_rows == manifest["n_rows"]
+    with pytest.raises(InquireError, match="it says 'inquire-embeddings/1'.*can still be searched and served"):
+        _embed(source, open_clip_spec, old)

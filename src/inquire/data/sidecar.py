@@ -52,7 +52,7 @@ class Sidecar:
         """This table's values for each item (``image_paths`` in item order), the join's report for
         the manifest, and the complete lists of unmatched rows and images without a row."""
         where, by_path, by_name = _match(self, image_paths)
-        index = pa.array([None if r < 0 else int(r) for r in where], type=pa.int64())
+        index = pa.array(where, type=pa.int64(), mask=where < 0)
         hit = where >= 0
         unreadable = {}
         for column, mask in self.tier.unreadable.items():
@@ -94,27 +94,23 @@ def read_sidecar(path: str | Path, key: str | None = None) -> Sidecar:
             f"{path} has no column naming the photos ({'--metadata-key ' + key if key else ', '.join(KEY_COLUMNS)}); "
             f"its columns: {', '.join(names)}. Name that column with --metadata-key."
         )
-    targets: dict[str, str] = {}
-    for name in names:
-        target = DARWIN_CORE.get(name, name if name in COLUMNS else None)
-        if target is None or name == key_column:
-            continue
-        if target in targets:
-            raise InquireError(
-                f"{path}: columns {targets[target]!r} and {name!r} both give {target!r}; keep one of them."
-            )
-        targets[target] = name
     rows = list(range(1, table.num_rows + 1))
     columns: dict[str, pa.Array] = {}
+    source_of: dict[str, str] = {}  # canonical column → the table's column that gives it
     unreadable: dict[str, np.ndarray] = {}
     examples: dict[str, list[dict]] = {}
     for name in names:
+        target = DARWIN_CORE.get(name, name if name in COLUMNS else None)
         if name == key_column:
             continue
-        target = DARWIN_CORE.get(name, name if name in COLUMNS else None)
         if target is None:
             columns[name] = table.column(name).combine_chunks()
             continue
+        if target in source_of:
+            raise InquireError(
+                f"{path}: columns {source_of[target]!r} and {name!r} both give {target!r}; keep one of them."
+            )
+        source_of[target] = name
         parsed = parse_column(target, table.column(name), rows=rows)
         columns[target] = parsed.values
         if parsed.unreadable.any():

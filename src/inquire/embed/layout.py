@@ -83,9 +83,8 @@ class ShardFiles:
 
 @dataclass(frozen=True)
 class StoredShard:
-    """A complete, consistent shard as found on disk."""
+    """A complete, consistent shard as found on disk: its record and its items."""
 
-    index: int
     record: dict
     items: pa.Table
 
@@ -159,7 +158,7 @@ def read_shard(files: ShardFiles, dim: int | None = None, *, candidate: bool = F
         or rows + len(record.get("skipped", [])) != items.num_rows
     ):
         return None
-    return StoredShard(files.index, record, items)
+    return StoredShard(record, items)
 
 
 def read_embeddings(files: ShardFiles) -> np.ndarray:

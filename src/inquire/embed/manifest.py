@@ -17,8 +17,8 @@ from typing import Any
 
 from ..data.sources import ImageSource
 from ..errors import InquireError
-from ..provenance import library_versions
 from ..data.columns import add_stats
+from ..provenance import library_versions
 
 FORMAT = "inquire-embeddings/2"
 MANIFEST = "manifest.json"
@@ -45,8 +45,11 @@ def read_manifest(out: Path) -> dict | None:
             f"{path} is unreadable ({exc}); delete the folder to start over."
         ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
         raise InquireError(
-            f"{path} was not written by this version of inquire embed ({FORMAT}); use another --out."
+            f"{path} was not written by this version of inquire embed (it says {found!r}, this version "
+            f"writes {FORMAT!r}); the folder can still be searched and served as it is, but not resumed "
+            "or updated: embed into another --out, or delete the folder to start over."
         )
     return manifest
 
