@@ -259,3 +259,6 @@ def test_cli_embed_with_a_sidecar(photos, open_clip_spec, tmp_path, monkeypatch,
     assert "place and time known: date 4, latitude 3, longitude 4" in out
     assert "1 row(s) matched no image and 4 images have no row; both are listed in manifest.json" in err
     assert "unreadable values left empty: 2 date, 2 latitude" in err
+    with pytest.raises(SystemExit):
+        main()  # the same command again: nothing to do
+    assert "already up to date: nothing new, changed or removed" in " ".join(capsys.readouterr().out.split())

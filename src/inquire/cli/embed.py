@@ -3,7 +3,6 @@ incrementally, with what the collection knows of each image's place and time."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -92,11 +91,12 @@ def embed(
     Run again on the same --out to embed only new and changed images and drop removed ones;
     skipped files and unreadable metadata values are listed in manifest.json."""
     from ..embed.collection import embed_collection
+    from ..embed.manifest import read_manifest
     from ..errors import InquireError
 
     if address is not None and engine != "ray":
         raise InquireError("--address joins a Ray cluster: use it with --engine ray.")
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    runs_before = len((read_manifest(out) or {}).get("runs", []))
     manifest = embed_collection(
         source,
         model,
@@ -118,7 +118,7 @@ def embed(
         f"{manifest['n_rows']:,} embeddings ({manifest['model']['dim']}-d float16) of {manifest['n_items']:,} items "
         f"in {manifest['n_shards']} shard(s) at {out}/"
     )
-    if last is None or last.get("finished_at", "") < started or last.get("update") is None:
+    if len(runs) == runs_before:
         console.print("already up to date: nothing new, changed or removed")
     else:
         console.print(_update_line(last))
