@@ -140,10 +140,10 @@ def _update_line(run: dict) -> str:
         parts.append(f"{u['touched']:,} touched (same bytes, kept)")
     line = "this run: " + ", ".join(parts)
     if run.get("items"):
-        line += f"; embedded {run['items']:,} in {run['wall_s']:.1f} s ({run['images_per_s']:.1f} images/s)"
+        line += f"; embedded {run['items']:,} ({run['images_per_s']:.1f} images/s)"
     if run.get("shards_rewritten") or run.get("shards_deleted"):
         line += f"; {run['shards_rewritten']} shard(s) rewritten, {run['shards_deleted']} deleted"
-    return line
+    return line + f"; {run['wall_s']:.1f} s in all"
 
 
 def _print_metadata(meta: dict) -> None:
@@ -152,7 +152,7 @@ def _print_metadata(meta: dict) -> None:
 
     sidecar = meta.get("sidecar")
     if sidecar:
-        name = sidecar["file"].rsplit("/", 1)[-1]
+        name = Path(sidecar["file"]).name
         console.print(
             f"metadata: {sidecar['matched']:,} of {sidecar['rows']:,} rows of {name} matched "
             f"({sidecar['matched_by_path']:,} by path, {sidecar['matched_by_file_name']:,} by file name)"
