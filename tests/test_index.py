@@ -171,7 +171,7 @@ def test_index_errors(tmp_path):
     import pandas as pd
 
     pd.DataFrame({"image_path": list("abcde")}).to_parquet(folder.path / "metadata" / "metadata_1.parquet")
-    with pytest.raises(InquireError, match="Rebuild it"):
+    with pytest.raises(InquireError, match="Bring it up to date: inquire index build"):
         load_index(folder.path / "index" / "ivf-flat.faiss")
 
 

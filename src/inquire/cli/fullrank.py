@@ -1,4 +1,4 @@
-"""Commands of the Fullrank task: ``inquire fullrank`` and ``inquire index build``."""
+"""Commands of the Fullrank task: ``inquire fullrank`` and ``inquire index build`` (build or bring up to date)."""
 
 from __future__ import annotations
 
@@ -127,18 +127,41 @@ def index_build(
     kind: Annotated[str, typer.Option("--kind", help="ivf-flat, ivf-pq or hnsw.")],
     param: Annotated[list[str] | None, typer.Option("--param", help="Build or default search parameter, e.g. nlist=2048, m=96, nprobe=128, M=32 (repeatable).")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="FAISS threads (default: all cores).")] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Build anew even if an index of this kind can be brought up to date.")] = False,
 ) -> None:
-    """Build a FAISS index of an embedding folder, saved as DIR/index/KIND.faiss (+ KIND.json)."""
+    """Build a FAISS index of an embedding folder (DIR/index/KIND.faiss + KIND.json), or bring an
+    existing one up to date with a folder that `inquire embed` has grown: new rows added, gone rows
+    removed (ivf kinds; hnsw is rebuilt when rows went), and it says which."""
     from tqdm.auto import tqdm
 
     from ..data.embedding_folder import EmbeddingFolder
     from ..index import build_index
+    from ..index.faiss_update import update_index
 
     folder = EmbeddingFolder(embeddings)
-    with tqdm(total=folder.n_rows, desc=f"adding to {kind}", unit="row") as bar:
-        path = build_index(folder, kind, threads=threads, progress=lambda done: bar.update(done - bar.n), **parse_params(param, "--param"))
+    params = parse_params(param, "--param")
+    with tqdm(desc=f"adding to {kind}", unit="row") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        if rebuild:
+            path, report = build_index(folder, kind, threads=threads, progress=progress, **params), {"action": "built"}
+        else:
+            path, report = update_index(folder, kind, threads=threads, progress=progress, **params)
     import json
 
     info = json.loads(path.with_suffix(".json").read_text())
-    console.print(f"Built {path} in {info['build_seconds']:.1f} s ({info['index_bytes'] / 1e6:.1f} MB), parameters {info['params']}.")
+    action = report["action"]
+    if action == "unchanged":
+        console.print(f"{path} is up to date with {embeddings} ({info['n_rows']:,} rows); nothing to do.")
+    elif action == "updated":
+        console.print(
+            f"Updated {path} in {report['seconds']:.1f} s: {report['added']:,} rows added, {report['removed']:,} removed, "
+            f"{report['renumbered']:,} renumbered; {info['n_rows']:,} rows ({info['index_bytes'] / 1e6:.1f} MB)."
+        )
+    else:
+        why = f" ({report['reason']})" if action == "rebuilt" else ""
+        console.print(f"{action.capitalize()} {path}{why} in {info['build_seconds']:.1f} s ({info['index_bytes'] / 1e6:.1f} MB), parameters {info['params']}.")
     console.print(f"Use it: inquire fullrank --embeddings {embeddings} --index {kind} ...")

@@ -8,13 +8,17 @@ counted and recorded; none stops a run.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .exif import read_exif
 
 #: Pillow's own decompression-bomb limit (about 179 megapixels): a larger image is refused.
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS
@@ -54,13 +58,52 @@ class Unavailable:
 Payload = bytes | str | Path | FileSlice | Unavailable
 
 
+@dataclass(frozen=True)
+class Photo:
+    """A decoded image with what the embedding job records of it: the EXIF facts
+    (:func:`~inquire.data.exif.read_exif`: values and unreadable tags) and the SHA-256 of the
+    encoded bytes, by which a re-run tells a changed file from one merely touched or copied."""
+
+    image: Image.Image
+    exif: dict[str, Any]
+    exif_unreadable: dict[str, str]
+    sha256: str
+
+
 def decode_image(payload: Payload) -> Image.Image:
     """Open ``payload`` (encoded bytes, a file path or a :class:`FileSlice`) as an upright RGB image."""
+    return _decode(payload, photo=False)  # type: ignore[return-value]
+
+
+def decode_photo(payload: Payload) -> Photo:
+    """:func:`decode_image` plus the EXIF facts, read from the same opened image, and the bytes' digest."""
+    return _decode(payload, photo=True)  # type: ignore[return-value]
+
+
+def payload_sha256(payload: Payload) -> str | None:
+    """SHA-256 (hex) of the encoded bytes, as :func:`decode_photo` records it; None when they cannot
+    be read (a re-run then embeds the item again, and decoding says what is wrong)."""
+    if isinstance(payload, Unavailable):
+        return None
+    try:
+        if isinstance(payload, FileSlice):
+            return hashlib.sha256(payload.read()).hexdigest()
+        if isinstance(payload, (bytes, bytearray, memoryview)):
+            return hashlib.sha256(payload).hexdigest()
+        with open(payload, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def _decode(payload: Payload, photo: bool) -> Image.Image | Photo:
     if isinstance(payload, Unavailable):
         raise DecodeError(payload.reason)
     try:
         if isinstance(payload, FileSlice):
             payload = payload.read()
+        elif photo and not isinstance(payload, (bytes, bytearray, memoryview)):
+            payload = Path(payload).read_bytes()  # once: hashed here, decoded below
         if isinstance(payload, (bytes, bytearray, memoryview)):
             if len(payload) == 0:
                 raise DecodeError("empty file")
@@ -74,8 +117,8 @@ def decode_image(payload: Payload) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source) as img:
                 img.load()
-                img = ImageOps.exif_transpose(img)
-                return _to_rgb(img)
+                facts = read_exif(img) if photo else None
+                img = _to_rgb(ImageOps.exif_transpose(img))
     except DecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -88,6 +131,9 @@ def decode_image(payload: Payload) -> Image.Image:
         raise DecodeError(f"corrupt or truncated image: {exc}") from None
     except Exception as exc:  # a malformed file can trip any Pillow plugin; none may stop a run
         raise DecodeError(f"unreadable image ({type(exc).__name__}: {exc})") from None
+    if not photo:
+        return img
+    return Photo(img, facts[0], facts[1], hashlib.sha256(payload).hexdigest())
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

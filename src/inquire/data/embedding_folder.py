@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,8 @@ SHARD_RE = re.compile(r"^img_emb_(\d+)\.npy$")
 META_RE = re.compile(r"^metadata_(\d+)\.parquet$")
 DTYPES = (np.dtype(np.float16), np.dtype(np.float32))
 PATH_COLUMN = "image_path"
+#: key of a metadata file's key-value metadata where ``inquire embed`` records what the shard covers
+SHARD_KEY = b"inquire.shard"
 
 
 class EmbeddingFolder:
@@ -123,6 +126,20 @@ class EmbeddingFolder:
             st = f.stat()
             h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
         return h.hexdigest()[:16]
+
+    @cached_property
+    def records(self) -> list[dict | None]:
+        """Each shard's record from ``inquire embed`` (items, rows, skipped items, digest), None for
+        shards of other origin (the published embeddings)."""
+        out = []
+        for f in self.meta_files:
+            raw = (pq.read_metadata(f).metadata or {}).get(SHARD_KEY)
+            try:
+                record = json.loads(raw) if raw else None
+            except ValueError:
+                record = None
+            out.append(record if isinstance(record, dict) else None)
+        return out
 
     def shard_of(self, rows: np.ndarray) -> np.ndarray:
         """The shard index of each global row id."""

@@ -1,9 +1,11 @@
 """``manifest.json`` of an embedding folder: what made it, and what became of every item.
 
 Written when a job starts (``complete: false``: the model, the source and the shard size, which
-every later run must match) and rewritten when the last shard is in, with counts, every skipped
-item and its reason (gathered from the shards, so items done by earlier runs are included),
-the runs' timings and the library versions.
+every later run must match, and the shards that were there before it, its *base*) and rewritten
+when the last shard is in, with counts, every skipped item and its reason (gathered from the
+shards, so items done by earlier runs are included), what the last update found (new, changed,
+removed, unchanged images), the metadata's statistics per column, the runs' timings and the
+library versions.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from typing import Any
 
 from ..data.sources import ImageSource
 from ..errors import InquireError
+from ..data.columns import add_stats
 from ..provenance import library_versions
-from .layout import Shard
 
-FORMAT = "inquire-embeddings/1"
+FORMAT = "inquire-embeddings/2"
 MANIFEST = "manifest.json"
 
 
@@ -27,7 +29,7 @@ def job_config(src: ImageSource, spec: str, identity: str, shard_size: int) -> d
     return {
         "format": FORMAT,
         "model": {"spec": spec, "identity": identity},
-        "source": {"kind": src.kind, "fingerprint": src.fingerprint},
+        "source": {"kind": src.kind, "root": str(src.root)},
         "shard_size": shard_size,
     }
 
@@ -43,8 +45,11 @@ def read_manifest(out: Path) -> dict | None:
             f"{path} is unreadable ({exc}); delete the folder to start over."
         ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
         raise InquireError(
-            f"{path} was not written by this version of inquire embed ({FORMAT}); use another --out."
+            f"{path} was not written by this version of inquire embed (it says {found!r}, this version "
+            f"writes {FORMAT!r}); the folder can still be searched and served as it is, but not resumed "
+            "or updated: embed into another --out, or delete the folder to start over."
         )
     return manifest
 
@@ -58,11 +63,11 @@ def check_compatible(manifest: dict, config: dict, out: Path) -> None:
             f"the model {model.get('spec')} (identity {model.get('identity')}), "
             f"not {config['model']['spec']} (identity {config['model']['identity']})"
         )
-    elif source.get("fingerprint") != config["source"]["fingerprint"]:
+    elif (source.get("kind"), source.get("root")) != (config["source"]["kind"], config["source"]["root"]):
         what = (
-            f"another source: {source.get('kind')} at {source.get('root')} with "
-            f"{source.get('n_items')} items (fingerprint {source.get('fingerprint')}, "
-            f"this one {config['source']['fingerprint']})"
+            f"another source: {source.get('kind')} at {source.get('root')} with {source.get('n_items')} items, "
+            f"not {config['source']['kind']} at {config['source']['root']} (a folder follows one collection "
+            "as it grows)"
         )
     elif manifest.get("shard_size") != config["shard_size"]:
         what = f"shard size {manifest.get('shard_size')}, not {config['shard_size']} (--shard-size)"
@@ -73,13 +78,12 @@ def check_compatible(manifest: dict, config: dict, out: Path) -> None:
         )
 
 
-def new_manifest(
-    config: dict, src: ImageSource, dim: int, preprocessing: str, n_shards: int
-) -> dict:
-    size = config["shard_size"]
+def new_manifest(config: dict, src: ImageSource, dim: int, preprocessing: str, update: dict) -> dict:
     return {
         **config,
         "complete": False,
+        "base_shards": 0,
+        "update": update,
         "model": {
             **config["model"],
             "dim": dim,
@@ -87,39 +91,64 @@ def new_manifest(
             "preprocessing": preprocessing,
         },
         "source": src.describe(),
-        "n_shards": n_shards,
         "layout": {
             "embeddings": "img_emb/img_emb_<i>.npy (float16, unit-norm rows)",
             "metadata": "metadata/metadata_<i>.parquet (same rows, same order; image_path first)",
-            "shard": f"shard i: the usable items among source items [i*{size}, (i+1)*{size})",
+            "items": "items/items_<i>.parquet (inquire's own: every source item of shard i, embedded or "
+                     "skipped, with its size, modification time, SHA-256 and EXIF values)",
+            "shard": f"a first run cuts the source into blocks of {config['shard_size']} items, shard i "
+                     "holding the usable ones of block i; an update rewrites shards that lose images and "
+                     "appends new and changed ones as new shards",
         },
         "runs": [],
     }
 
 
+def base_shards(manifest: dict | None) -> int:
+    """Shards that were there before the current update: all of a complete folder's, else the
+    number its unfinished update recorded when it began."""
+    if manifest is None:
+        return 0
+    return manifest["n_shards"] if manifest.get("complete") else manifest.get("base_shards", 0)
+
+
+def begin_update(manifest: dict, update: dict) -> dict:
+    """The manifest while an update runs: not complete, its base and what it found recorded
+    (a resumed update keeps the counts of the one it finishes)."""
+    if manifest.get("complete"):
+        return {**manifest, "complete": False, "base_shards": manifest["n_shards"], "update": update}
+    return manifest
+
+
 def finalize(
     manifest: dict,
     src: ImageSource,
-    shards: list[Shard],
-    records: dict[int, dict],
+    records: list[dict],
     run: dict | None,
+    metadata: dict,
 ) -> dict:
-    """The manifest of a complete output: counts and every skipped item, gathered from the shards."""
-    skipped = [{**s, "shard": i} for i in sorted(records) for s in records[i]["skipped"]]
+    """The manifest of a complete output: counts, every skipped item and the metadata statistics,
+    gathered from the shards' records."""
+    skipped = [{**s, "shard": i} for i, rec in enumerate(records) for s in rec["skipped"]]
     runs = manifest.get("runs", []) + ([run] if run else [])
     reasons = Counter(_reason_class(s["reason"]) for s in skipped)
+    columns: dict[str, dict] = {}
+    for rec in records:
+        add_stats(columns, rec.get("metadata", {}))
+    exif_examples = [e for rec in records for e in rec.get("exif_unreadable", [])][:20]
     return {
-        **manifest,
+        **{k: v for k, v in manifest.items() if k != "base_shards"},
         "complete": True,
         "source": src.describe(),
-        "n_shards": len(shards),
+        "n_shards": len(records),
         "n_items": len(src),
-        "n_rows": sum(rec["rows"] for rec in records.values()),
+        "n_rows": sum(rec["rows"] for rec in records),
         "n_skipped": len(skipped),
         "skipped_by_reason": dict(reasons.most_common()),
         "skipped": skipped,
+        "metadata": {**metadata, "columns": columns, "exif_unreadable_examples": exif_examples},
         "runs": runs,
-        "embed_wall_s_total": round(sum(r["wall_s"] for r in runs), 3),
+        "embed_wall_s_total": round(sum(r.get("wall_s", 0) for r in runs), 3),
         "versions": library_versions("pillow", "ray"),
     }
 

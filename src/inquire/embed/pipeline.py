@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..models.base import ImageTransform, collate
-from ..data.decode import DecodeError, decode_image
+from ..data.decode import DecodeError, decode_image, decode_photo
 
 Item = tuple[Any, Any]  # (key, payload)
 
@@ -33,6 +33,7 @@ class PreparedBatch:
     keys: list[Any]
     pixels: torch.Tensor | list | None  # a list: PIL images for a model object
     skipped: list[tuple[Any, str]] = field(default_factory=list)
+    facts: list[dict] = field(default_factory=list)  # per key, when asked for: see prepare_batch
 
 
 @dataclass
@@ -43,14 +44,21 @@ class EmbeddedBatch:
     embeddings: np.ndarray
     skipped: list[tuple[Any, str]]
     n_input: int
+    facts: list[dict] = field(default_factory=list)
 
 
-def prepare_batch(transform: ImageTransform, items: list[Item]) -> PreparedBatch:
-    """Decode and preprocess one batch; undecodable items are listed with their reason."""
-    keys, tensors, skipped = [], [], []
+def prepare_batch(transform: ImageTransform, items: list[Item], facts: bool = False) -> PreparedBatch:
+    """Decode and preprocess one batch; undecodable items are listed with their reason.
+
+    ``facts``: also record, per decoded item, the SHA-256 of its bytes and its EXIF facts
+    (``{"sha256", "exif", "exif_unreadable"}``, plain values that travel between processes), read
+    from the image object being decoded (:func:`~inquire.data.decode.decode_photo`).
+    """
+    keys, tensors, skipped, found = [], [], [], []
     for key, payload in items:
         try:
-            image = decode_image(payload)
+            photo = decode_photo(payload) if facts else None
+            image = photo.image if photo is not None else decode_image(payload)
         except DecodeError as exc:
             skipped.append((key, str(exc)))
             continue
@@ -60,8 +68,10 @@ def prepare_batch(transform: ImageTransform, items: list[Item]) -> PreparedBatch
             skipped.append((key, f"preprocessing failed ({type(exc).__name__}: {exc})"))
             continue
         keys.append(key)
+        if photo is not None:
+            found.append({"sha256": photo.sha256, "exif": photo.exif, "exif_unreadable": photo.exif_unreadable})
     pixels = collate(tensors) if tensors else None
-    return PreparedBatch(keys, pixels, skipped)
+    return PreparedBatch(keys, pixels, skipped, found)
 
 
 def default_workers() -> int:
@@ -111,8 +121,9 @@ def embed_batches(
     prefetch: int = 2,
     pin_memory: bool = False,
     on_batch: Callable[[int], None] | None = None,
+    facts: bool = False,
 ) -> Iterator[EmbeddedBatch]:
-    """:func:`embed_stream` over batches the caller forms.
+    """:func:`embed_stream` over batches the caller forms (``facts``: see :func:`prepare_batch`).
 
     The model sees exactly these batches, so a writer that aligns batches to its own blocks
     (shards of a collection) gets the same floating-point results however a job is resumed.
@@ -120,22 +131,22 @@ def embed_batches(
     workers = default_workers() if workers is None else workers
     batches = iter(batches)
     if workers == 0:
-        prepared: Iterator[PreparedBatch] = (prepare_batch(transform, b) for b in batches)
+        prepared: Iterator[PreparedBatch] = (prepare_batch(transform, b, facts) for b in batches)
         yield from _encode_all(encode, prepared, pin_memory, on_batch)
         return
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
     with ctx.Pool(workers, initializer=_init_worker) as pool:
         yield from _encode_all(
-            encode, _prefetched(pool, transform, batches, workers * prefetch), pin_memory, on_batch
+            encode, _prefetched(pool, transform, batches, workers * prefetch, facts), pin_memory, on_batch
         )
 
 
 def _prefetched(
-    pool, transform: ImageTransform, batches: Iterator[list[Item]], depth: int
+    pool, transform: ImageTransform, batches: Iterator[list[Item]], depth: int, facts: bool
 ) -> Iterator[PreparedBatch]:
     pending: deque = deque()
     for batch in batches:
-        pending.append(pool.apply_async(prepare_batch, (transform, batch)))
+        pending.append(pool.apply_async(prepare_batch, (transform, batch, facts)))
         if len(pending) >= depth:
             yield pending.popleft().get()
     while pending:
@@ -156,7 +167,7 @@ def _encode_all(
             emb = encode(batch.pixels)
         if on_batch is not None:
             on_batch(n_input)
-        yield EmbeddedBatch(batch.keys, emb, batch.skipped, n_input)
+        yield EmbeddedBatch(batch.keys, emb, batch.skipped, n_input, batch.facts)
 
 
 def _pinned_ahead(prepared: Iterator[PreparedBatch]) -> Iterator[PreparedBatch]:

@@ -13,6 +13,7 @@ Ray is an optional dependency (``pip install inquire-toolkit[ray]``), imported o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +23,8 @@ from ..data.sources import ImageSource
 from ..errors import InquireError
 from ..models.base import ImageTransform
 
-#: sources unpickled once per worker process, by object reference (a 5-million-item index is big)
-_SOURCES: dict[str, ImageSource] = {}
+#: sources and their chunks unpickled once per worker process, by object reference (a 5-million-item index is big)
+_SOURCES: dict[str, tuple[ImageSource, list[np.ndarray]]] = {}
 
 
 def run_ray(
@@ -31,15 +32,17 @@ def run_ray(
     spec: str,
     transform: ImageTransform,
     dim: int,
-    chunks: list[tuple[int, int]],
-    on_rows: Callable[[np.ndarray, np.ndarray, list[tuple[int, str]]], None],
+    chunks: list[np.ndarray],
+    on_rows: Callable[[np.ndarray, np.ndarray, list[tuple[int, str]], list[dict]], None],
     *,
     device: str | None,
     actors: int | None,
     address: str | None,
     on_items: Callable[[int], None],
 ) -> tuple[str, int]:
-    """Embed the items of ``chunks`` (one model batch each); returns the device kind and actor count."""
+    """Embed the items of ``chunks`` (source positions, one model batch each); returns the device
+    kind and actor count. ``on_rows`` gets positions, embeddings, skipped items and the decoding
+    facts (digest and EXIF, sent as JSON text so that Ray's columnar blocks carry them as they are)."""
     try:
         import ray
     except ImportError:
@@ -62,14 +65,12 @@ def run_ray(
         ctx.execution_options.preserve_order = True  # shards complete one after another
         ctx.enable_progress_bars = False  # ours counts images; Ray's would count blocks
         pixel_shape = tuple(_pixel_shape(transform))
-        ds = ray.data.from_items(
-            [{"start": s, "stop": e} for s, e in chunks], override_num_blocks=len(chunks)
-        )
+        ds = ray.data.from_items([{"chunk": c} for c in range(len(chunks))], override_num_blocks=len(chunks))
         # Each decoding task reserves the memory of its batch: full-size photos (up to ~8 MB decoded)
         # and their tensors, twice (NumPy and torch). As the actors reserve none, Ray also keeps the
         # two stages apart instead of fusing decoding into the actors, where it would stop
         # overlapping the model.
-        batch_memory = max(e - s for s, e in chunks) * (
+        batch_memory = max(len(c) for c in chunks) * (
             2 * 4 * int(np.prod(pixel_shape)) + 8 * 2**20
         )
         ds = ds.map_batches(
@@ -80,6 +81,7 @@ def run_ray(
             memory=batch_memory,
             fn_kwargs={
                 "source_ref": ray.put(source),
+                "chunks_ref": ray.put(chunks),
                 "transform": transform,
                 "pixel_shape": pixel_shape,
             },
@@ -104,6 +106,7 @@ def run_ray(
                 batch["index"][ok],
                 batch["embedding"][ok],
                 [(int(i), str(e)) for i, e in zip(batch["index"][~ok], errors[~ok], strict=True)],
+                [json.loads(f) for f in batch["facts"][ok]],
             )
             on_items(len(errors))
         ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
@@ -137,9 +140,9 @@ def _pixel_shape(transform: ImageTransform) -> tuple[int, ...]:
 
 
 def _decode_chunk(
-    batch: dict[str, np.ndarray], source_ref, transform: ImageTransform, pixel_shape: tuple
+    batch: dict[str, np.ndarray], source_ref, chunks_ref, transform: ImageTransform, pixel_shape: tuple
 ) -> dict[str, Any]:
-    """A Ray task: read and decode one model batch; rows in source order, errors in place of pixels."""
+    """A Ray task: read and decode one model batch; rows in chunk order, errors in place of pixels."""
     import ray
 
     from .pipeline import prepare_batch
@@ -147,24 +150,30 @@ def _decode_chunk(
     key = source_ref.hex()
     if key not in _SOURCES:
         _SOURCES.clear()
-        _SOURCES[key] = ray.get(source_ref)
-    source = _SOURCES[key]
-    start, stop = int(batch["start"][0]), int(batch["stop"][0])
+        _SOURCES[key] = (ray.get(source_ref), ray.get(chunks_ref))
+    source, chunks = _SOURCES[key]
+    chunk = int(batch["chunk"][0])
+    positions = chunks[chunk]
     prepared = prepare_batch(
-        transform, list(zip(range(start, stop), source.payloads(start, stop), strict=True))
+        transform, list(zip(positions.tolist(), source.payloads_of(positions), strict=True)), facts=True
     )
-    n = stop - start
+    n = len(positions)
+    slot = {int(p): i for i, p in enumerate(positions)}
     pixels = np.zeros((n, *pixel_shape), dtype=np.float32)
     errors = np.full(n, "", dtype=object)
+    facts = np.full(n, "", dtype=object)
     if prepared.pixels is not None:
-        pixels[np.asarray(prepared.keys) - start] = prepared.pixels.numpy()
+        where = [slot[k] for k in prepared.keys]
+        pixels[where] = prepared.pixels.numpy()
+        facts[where] = [json.dumps(f) for f in prepared.facts]
     for i, reason in prepared.skipped:
-        errors[i - start] = reason
+        errors[slot[i]] = reason
     return {
-        "index": np.arange(start, stop),
-        "chunk": np.full(n, start),
+        "index": np.asarray(positions, dtype=np.int64),
+        "chunk": np.full(n, chunk),
         "pixels": pixels,
         "error": errors,
+        "facts": facts,
     }
 
 
@@ -188,4 +197,4 @@ class _Encoder:
             if self.embedder.device.type == "cuda":
                 pixels = pixels.pin_memory()
             out[sel] = self.embedder.encode_images(pixels)
-        return {"index": batch["index"], "embedding": out, "error": batch["error"]}
+        return {"index": batch["index"], "embedding": out, "error": batch["error"], "facts": batch["facts"]}

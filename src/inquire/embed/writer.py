@@ -1,72 +1,156 @@
-"""Collecting embedded items into shards and committing each shard once all its items are in.
+"""Turning a shard's items into its three files: embeddings, merged metadata, items.
 
-Both engines feed the same writer: the local pipeline in source order, Ray in whatever order its
-blocks arrive. A shard is written as soon as every one of its items is either embedded or
-skipped, with rows sorted by source position, so the files never depend on arrival order.
+Both engines feed :class:`ShardWriter`: the local pipeline in source order, Ray in whatever order
+its blocks arrive. A shard is written as soon as every one of its items is either embedded or
+skipped, in the shard's own item order, so the files never depend on arrival order. A re-run
+that keeps a shard's images but drops others, or whose metadata changed, rewrites the shard from
+its stored rows through the same :class:`ShardComposer`, so a shard's metadata is always the
+merge of the same tiers: the sidecar table, the source, then the photo's EXIF.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
-from ..data.sources import ImageSource
-from .layout import Shard, write_shard
+from ..data.columns import COLUMNS, Tier, merge
+from ..data.exif import EXIF_COLUMNS
+from ..data.sources import IMAGE_PATH, ImageSource
+from .layout import ShardFiles, write_shard
+
+EXIF_TIER = "exif"
+#: EXIF values that could not be read, listed per shard record (the manifest keeps the first ones)
+EXAMPLES_PER_SHARD = 3
+
+
+@dataclass
+class Entry:
+    """One source item of a shard: its embedding (None when skipped, with the reason) and what
+    decoding recorded of it (the bytes' digest and the EXIF facts)."""
+
+    position: int
+    embedding: np.ndarray | None
+    reason: str | None = None
+    sha256: bytes | None = None
+    exif: dict[str, Any] = field(default_factory=dict)
+    exif_unreadable: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def embedded(cls, position: int, embedding: np.ndarray, facts: dict) -> Entry:
+        return cls(position, embedding, None, bytes.fromhex(facts["sha256"]), facts["exif"], facts["exif_unreadable"])
+
+    @classmethod
+    def from_items_row(cls, position: int, embedding: np.ndarray | None, row: dict) -> Entry:
+        """An entry rebuilt from a stored items row (a kept image of a rewritten shard)."""
+        exif = {c: row[f"exif_{c}"] for c in EXIF_COLUMNS if row[f"exif_{c}"] is not None}
+        unreadable = json.loads(row["exif_unreadable"]) if row["exif_unreadable"] else {}
+        return cls(position, embedding, row["reason"], row["sha256"], exif, unreadable)
+
+
+class ShardComposer:
+    """Makes a shard's files from its entries: ``tiers`` are the sidecar's (aligned with the
+    source items, or None) and the source's; ``stamps`` the items' current change stamps."""
+
+    def __init__(self, source: ImageSource, sidecar: Tier | None, stamps: np.ndarray, dim: int):
+        self.source, self.sidecar, self.stamps, self.dim = source, sidecar, stamps, dim
+
+    def compose(self, entries: Sequence[Entry]) -> tuple[np.ndarray, pa.Table, pa.Table, dict]:
+        """``(embeddings, metadata, items, record)`` of a shard holding ``entries`` in this order."""
+        kept = [e for e in entries if e.embedding is not None]
+        rows = np.array([e.position for e in kept], dtype=np.int64)
+        embeddings = np.stack([e.embedding for e in kept]) if kept else np.zeros((0, self.dim), np.float16)
+        tiers = [self.source.tier(rows), _exif_tier(kept)]
+        if self.sidecar is not None:
+            tiers.insert(0, self.sidecar.take(rows))
+        merged, stats = merge(tiers, lead=self.source.kind)
+        paths = self.source.table.column(IMAGE_PATH).take(pa.array(rows))
+        metadata = merged.add_column(0, IMAGE_PATH, paths) if merged.num_columns else pa.table({IMAGE_PATH: paths})
+        record = {
+            "skipped": [
+                {"image_path": self.source.image_path(e.position), "file": self.source.location(e.position),
+                 "reason": e.reason}
+                for e in entries if e.embedding is None
+            ],
+            "metadata": stats,
+            "exif_unreadable": [
+                {"image_path": self.source.image_path(e.position), "column": c, "reason": r}
+                for e in kept for c, r in sorted(e.exif_unreadable.items())
+            ][:EXAMPLES_PER_SHARD],
+        }
+        return embeddings, metadata, self._items(entries), record
+
+    def write(self, files: ShardFiles, entries: Sequence[Entry]) -> None:
+        write_shard(files, *self.compose(entries))
+
+    def _items(self, entries: Sequence[Entry]) -> pa.Table:
+        positions = np.array([e.position for e in entries], dtype=np.int64)
+        stamps = self.stamps[positions] if len(positions) else np.zeros((0, 2), np.int64)
+        columns = {
+            "image_path": self.source.table.column(IMAGE_PATH).take(pa.array(positions)),
+            "size": pa.array(stamps[:, 0], pa.int64()),
+            "mtime_ns": pa.array(stamps[:, 1], pa.int64()),
+            "sha256": pa.array([e.sha256 for e in entries], pa.binary(32)),
+            "reason": pa.array([e.reason for e in entries], pa.string()),
+        }
+        for c in EXIF_COLUMNS:
+            columns[f"exif_{c}"] = pa.array([e.exif.get(c) for e in entries], COLUMNS[c])
+        columns["exif_unreadable"] = pa.array(
+            [json.dumps(e.exif_unreadable, sort_keys=True) if e.exif_unreadable else None for e in entries],
+            pa.string(),
+        )
+        return pa.table(columns)
+
+
+def _exif_tier(kept: Sequence[Entry]) -> Tier:
+    table = pa.table({c: pa.array([e.exif.get(c) for e in kept], COLUMNS[c]) for c in EXIF_COLUMNS})
+    unreadable = {c: np.array([c in e.exif_unreadable for e in kept], dtype=bool) for c in EXIF_COLUMNS}
+    return Tier(EXIF_TIER, table, unreadable)
 
 
 class ShardWriter:
-    """Buffers the shards in ``todo`` and commits each when complete."""
+    """Buffers the items of the shards to embed (index → source items, in shard order) and
+    commits each shard when all its items are in."""
 
-    def __init__(
-        self, out: Path, source: ImageSource, todo: Sequence[Shard], shard_size: int, dim: int
-    ):
-        self.out, self.source, self.shard_size, self.dim = out, source, shard_size, dim
-        self._todo = {s.index: s for s in todo}
-        self._rows: dict[int, list[tuple[int, np.ndarray]]] = {}
-        self._skipped: dict[int, list[tuple[int, str]]] = {}
+    def __init__(self, composer: ShardComposer, files: dict[int, ShardFiles], shards: dict[int, np.ndarray]):
+        self.composer, self._files = composer, files
+        self._items = {i: [int(p) for p in positions] for i, positions in shards.items()}
+        self._shard_of = {p: i for i, positions in self._items.items() for p in positions}
+        self._entries: dict[int, dict[int, Entry]] = {}
         self.shards_written = 0
 
     def add(
-        self, indices: Sequence[int], embeddings: np.ndarray, skipped: Iterable[tuple[int, str]]
+        self,
+        indices: Sequence[int],
+        embeddings: np.ndarray,
+        skipped: Iterable[tuple[int, str]],
+        facts: Sequence[dict],
     ) -> None:
-        """Take embedded items (source positions and their rows) and skipped ``(position, reason)`` pairs."""
+        """Take embedded items (source positions, their rows and decoding facts) and skipped
+        ``(position, reason)`` pairs."""
         touched = set()
-        for i, row in zip(indices, embeddings, strict=True):
-            shard = int(i) // self.shard_size
-            self._rows.setdefault(shard, []).append((int(i), row))
-            touched.add(shard)
+        for i, row, fact in zip(indices, embeddings, facts, strict=True):
+            touched.add(self._put(Entry.embedded(int(i), row, fact)))
         for i, reason in skipped:
-            shard = int(i) // self.shard_size
-            self._skipped.setdefault(shard, []).append((int(i), reason))
-            touched.add(shard)
+            touched.add(self._put(Entry(int(i), None, reason)))
         for shard in sorted(touched):
-            self._commit_if_complete(shard)
+            if len(self._entries[shard]) == len(self._items[shard]):
+                entries = self._entries.pop(shard)
+                self.composer.write(self._files[shard], [entries[p] for p in self._items.pop(shard)])
+                self.shards_written += 1
+
+    def _put(self, entry: Entry) -> int:
+        shard = self._shard_of.get(entry.position)
+        if shard is None or shard not in self._items:
+            raise ValueError(f"item {entry.position}, which no shard of this run holds")
+        self._entries.setdefault(shard, {})[entry.position] = entry
+        return shard
 
     @property
     def pending(self) -> list[int]:
         """Shards still waiting for items (empty once a run has delivered everything)."""
-        return sorted(self._todo)
-
-    def _commit_if_complete(self, index: int) -> None:
-        shard = self._todo.get(index)
-        if shard is None:
-            raise ValueError(f"items of shard {index}, which this run does not write")
-        rows = sorted(self._rows.get(index, []), key=lambda r: r[0])
-        skipped = sorted(self._skipped.get(index, []))
-        if len(rows) + len(skipped) < len(shard):
-            return
-        positions = [i for i, _ in rows]
-        embeddings = (
-            np.stack([r for _, r in rows]) if rows else np.zeros((0, self.dim), dtype=np.float32)
-        )
-        skipped_records = [
-            {"index": i, "image_path": self.source.image_path(i), "file": self.source.location(i), "reason": reason}
-            for i, reason in skipped
-        ]
-        write_shard(self.out, shard, embeddings, self.source.metadata(positions), skipped_records)
-        del self._todo[index]
-        self._rows.pop(index, None)
-        self._skipped.pop(index, None)
-        self.shards_written += 1
+        return sorted(self._items)

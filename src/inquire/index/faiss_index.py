@@ -84,16 +84,28 @@ def index_paths(folder_path: Path, kind: str) -> tuple[Path, Path]:
     return base.with_suffix(".faiss"), base.with_suffix(".json")
 
 
-def _shards_of(folder: EmbeddingFolder) -> list[list]:
-    return [[f.name, int(s.shape[0])] for f, s in zip(folder.shard_files, folder.shards)]
+def shards_of(folder: EmbeddingFolder) -> list[list]:
+    """Per shard ``[file name, rows, digest]``: what an index was built from. The digest is the
+    shard's items digest from ``inquire embed`` (None for the published embeddings), so a shard
+    rewritten with as many rows is still told apart."""
+    return [
+        [f.name, int(s.shape[0]), (r or {}).get("items_sha256")]
+        for f, s, r in zip(folder.shard_files, folder.shards, folder.records)
+    ]
+
+
+def same_shard(built: list, now: list) -> bool:
+    """Whether an index's shard entry describes the folder's shard now (entries of indexes built
+    before digests were kept compare by name and rows)."""
+    return built[:2] == now[:2] and (len(built) < 3 or built[2] == now[2])
 
 
 def build_index(folder: EmbeddingFolder, kind: str, *, threads: int | None = None, seed: int = 0, progress=None, **params) -> Path:
     """Build a FAISS index of ``kind`` over ``folder`` and save it as ``DIR/index/<kind>.faiss``.
 
     Vectors are added block by block, so building never holds the float32 folder except inside the
-    index itself (ivf-flat and hnsw store full vectors by design). ``progress(rows_done)`` is
-    called after each block. Returns the index path.
+    index itself (ivf-flat and hnsw store full vectors by design). ``progress(rows_done, rows)``
+    is called after each block. Returns the index path.
     """
     import faiss
 
@@ -120,23 +132,30 @@ def build_index(folder: EmbeddingFolder, kind: str, *, threads: int | None = Non
             index.add(block)
             done += len(block)
             if progress is not None:
-                progress(done)
-    faiss_path, json_path = index_paths(folder.path, kind)
-    faiss_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = faiss_path.with_name(f".{faiss_path.name}.{os.getpid()}.tmp")
-    faiss.write_index(index, str(tmp))
+                progress(done, folder.n_rows)
     info = {
         "kind": kind,
         "params": p,
         "metric": "inner_product",
         "n_rows": folder.n_rows,
+        "trained_rows": folder.n_rows,
         "dim": folder.dim,
-        "shards": _shards_of(folder),
         "train_seconds": round(train_s, 3),
         "build_seconds": round(time.perf_counter() - start, 3),
-        "index_bytes": tmp.stat().st_size,
-        "faiss_version": faiss.__version__,
     }
+    return save_index(index, info, folder)
+
+
+def save_index(index, info: dict, folder: EmbeddingFolder) -> Path:
+    """Write ``index`` and its JSON (with the folder's shards, size and version) atomically."""
+    import faiss
+
+    faiss_path, json_path = index_paths(folder.path, info["kind"])
+    faiss_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = faiss_path.with_name(f".{faiss_path.name}.{os.getpid()}.tmp")
+    faiss.write_index(index, str(tmp))
+    info = {**info, "n_rows": folder.n_rows, "shards": shards_of(folder), "index_bytes": tmp.stat().st_size,
+            "faiss_version": faiss.__version__}
     json_tmp = json_path.with_name(f".{json_path.name}.{os.getpid()}.tmp")
     json_tmp.write_text(json.dumps(info, indent=2) + "\n")
     tmp.replace(faiss_path)
@@ -235,10 +254,11 @@ def load_index(path: str | Path, folder: EmbeddingFolder | None = None, **search
     except (OSError, ValueError, KeyError) as exc:
         raise InquireError(f"Could not read {json_path}: {exc}. Rebuild the index.") from None
     folder = folder if folder is not None else EmbeddingFolder(path.parent.parent)
-    if info.get("shards") != _shards_of(folder) or info.get("dim") != folder.dim:
+    built, now = info.get("shards") or [], shards_of(folder)
+    if len(built) != len(now) or not all(map(same_shard, built, now)) or info.get("dim") != folder.dim:
         raise InquireError(
             f"Index {path} was built from other embeddings than {folder.path} holds now (shards or dimension "
-            f"differ). Rebuild it: inquire index build {folder.path} --kind {kind}"
+            f"differ). Bring it up to date: inquire index build {folder.path} --kind {kind}"
         )
     unknown = sorted(set(search_params) - set(PARAMS[kind]["search"]))
     if unknown:

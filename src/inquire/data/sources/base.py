@@ -10,13 +10,16 @@ from __future__ import annotations
 import hashlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 
+from ..columns import Tier
 from ..decode import Payload
 
 #: Column of the output metadata that names each image (the key of the published layout).
@@ -34,6 +37,10 @@ class ImageSource(ABC):
     kind: ClassVar[str]
     root: Path
     table: pa.Table
+    #: canonical column → rows whose value the source held but could not read (sources that parse)
+    unreadable: Mapping[str, np.ndarray] = MappingProxyType({})
+    #: canonical column → the first unreadable values (row, value, reason), for the manifest
+    unreadable_examples: Mapping[str, list[dict]] = MappingProxyType({})
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -42,9 +49,32 @@ class ImageSource(ABC):
     def payloads(self, start: int, stop: int) -> Iterator[Payload]:
         """The images of items ``start`` to ``stop - 1``, in order, as :func:`decode_image` takes them."""
 
+    def payloads_of(self, indices: Sequence[int]) -> Iterator[Payload]:
+        """The images of the given items, in the given order (runs of consecutive items read together)."""
+        indices = list(indices)
+        start = 0
+        while start < len(indices):
+            stop = start + 1
+            while stop < len(indices) and indices[stop] == indices[stop - 1] + 1:
+                stop += 1
+            yield from self.payloads(indices[start], indices[stop - 1] + 1)
+            start = stop
+
     def metadata(self, indices: Sequence[int]) -> pa.Table:
         """Output metadata rows of the given items (``image_path`` first), in the given order."""
         return self.table.take(pa.array(indices, type=pa.int64()))
+
+    def tier(self, indices: Sequence[int]) -> Tier:
+        """What the source itself knows of the given items, for :func:`~inquire.data.columns.merge`."""
+        rows = np.asarray(indices, dtype=np.int64)
+        table = self.metadata(rows).drop_columns([IMAGE_PATH])
+        return Tier(self.kind, table, {c: m[rows] for c, m in self.unreadable.items()})
+
+    @abstractmethod
+    def stamps(self) -> np.ndarray:
+        """Per item ``(size, mtime_ns)`` of what holds its bytes (int64, shape (n, 2); -1 where
+        absent): equal stamps mean an unchanged image, as for make and rsync. Different ones send
+        the bytes to the content hash, so a touched or copied file is not embedded again."""
 
     def image_path(self, index: int) -> str:
         return self.table.column(IMAGE_PATH)[index].as_py()
@@ -56,6 +86,14 @@ class ImageSource(ABC):
     def details(self) -> dict[str, Any]:
         """Source-specific facts for the manifest (files ignored, columns, …)."""
         return {}
+
+    @cached_property
+    def metadata_fingerprint(self) -> str:
+        """Hash of every metadata value the source holds: a change makes a re-run rewrite the metadata."""
+        h = hashlib.sha256(self.table.schema.serialize())
+        for batch in self.table.to_batches(max_chunksize=65536):  # a batch at a time: memory stays small
+            h.update(batch.serialize())
+        return h.hexdigest()[:32]
 
     @cached_property
     def fingerprint(self) -> str:
@@ -103,3 +141,18 @@ class FilesUnderRoot(ImageSource):
 
     def location(self, index: int) -> str:
         return self._files[index].as_py()
+
+    def stamps(self) -> np.ndarray:
+        return file_stamps(str(self.root), self._files.to_pylist())
+
+
+def file_stamps(root: str, files: Sequence[str]) -> np.ndarray:
+    """``(size, mtime_ns)`` of each file under ``root`` (-1, -1 for a missing one)."""
+    out = np.full((len(files), 2), -1, dtype=np.int64)
+    for i, rel in enumerate(files):
+        try:
+            st = os.stat(os.path.join(root, rel))
+        except OSError:
+            continue
+        out[i] = st.st_size, st.st_mtime_ns
+    return out

@@ -8,15 +8,14 @@ their metadata travels into the output, so search results can be filtered by tax
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from ...errors import InquireError
 from ..image_files import image_path_of
 from .base import IMAGE_PATH, FilesUnderRoot, infer_column
+from .coco import annotations, categories_by_id, read_coco
 
 #: image fields copied into the output (``id`` becomes ``image_id``), in this order
 IMAGE_FIELDS = [
@@ -42,10 +41,15 @@ class INatSource(FilesUnderRoot):
 
     kind = "inat"
 
-    def __init__(self, json_path: Path):
+    def __init__(self, json_path: Path, data: dict | None = None):
         self.json_path = json_path.resolve()
         self.root = self.json_path.parent
-        images, categories = _read(self.json_path)
+        data = read_coco(self.json_path) if data is None else data
+        categories = categories_by_id(data)
+        category_of: dict[Any, Any] = {}
+        for ann in annotations(data):
+            category_of.setdefault(ann["image_id"], ann.get("category_id"))
+        images = [{**im, "category_id": category_of.get(im["id"])} for im in data["images"]]
         images.sort(key=lambda im: im["file_name"])
         self._files = pa.array([im["file_name"] for im in images], type=pa.string())
         columns: dict[str, pa.Array] = {
@@ -67,40 +71,3 @@ class INatSource(FilesUnderRoot):
 
     def details(self) -> dict[str, Any]:
         return {"json": self.json_path.name, "n_without_category": self._n_unlabelled}
-
-
-def _read(path: Path) -> tuple[list[dict], dict[Any, dict]]:
-    """Images (each with its ``category_id`` added) and categories by id, validated."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InquireError(f"Could not read {path} as JSON ({exc}).") from None
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise InquireError(
-            f"{path} is not in the iNaturalist COCO-style format: it has no 'images' list "
-            "(expected keys images, annotations, categories as in iNat2021's train.json)."
-        )
-    images = data["images"]
-    for i, im in enumerate(images):
-        if not isinstance(im, dict) or "id" not in im or not isinstance(im.get("file_name"), str):
-            raise InquireError(
-                f"{path}: images[{i}] lacks an 'id' or a 'file_name' ({str(im)[:120]})."
-            )
-    seen: set[str] = set()
-    for im in images:
-        if im["file_name"] in seen:
-            raise InquireError(
-                f"{path}: file_name {im['file_name']!r} is listed twice in 'images'; fix the JSON."
-            )
-        seen.add(im["file_name"])
-    category_of: dict[Any, Any] = {}
-    for ann in data.get("annotations") or []:
-        if isinstance(ann, dict) and "image_id" in ann:
-            category_of.setdefault(ann["image_id"], ann.get("category_id"))
-    for im in images:
-        im["category_id"] = category_of.get(im["id"])
-    categories = {
-        c["id"]: c for c in data.get("categories") or [] if isinstance(c, dict) and "id" in c
-    }
-    return images, categories

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from ..decode import Payload, Unavailable
 from ...errors import InquireError
-from .base import IMAGE_PATH, ImageSource
+from .base import IMAGE_PATH, ImageSource, file_stamps
 
 
 class TableSource(ImageSource):
@@ -95,6 +95,11 @@ class TableSource(ImageSource):
             )
         self._cache_group = ((n, g), column)
         return column
+
+    def stamps(self) -> np.ndarray:
+        """Each row's file's size and modification time."""
+        per_file = file_stamps("", self._files)
+        return np.repeat(per_file, np.diff(self._starts), axis=0)
 
     def details(self) -> dict[str, Any]:
         return {

@@ -20,7 +20,7 @@ import pyarrow as pa
 from ..decode import FileSlice, Payload, Unavailable
 from ...errors import InquireError
 from ..image_files import image_extensions
-from .base import IMAGE_PATH, ImageSource
+from .base import IMAGE_PATH, ImageSource, file_stamps
 
 _BRACES = re.compile(r"\{(\d+)\.\.(\d+)\}")
 
@@ -82,6 +82,11 @@ class WebDatasetSource(ImageSource):
 
     def location(self, index: int) -> str:
         return f"{self.table.column('tar')[index].as_py()} (sample {self.image_path(index)})"
+
+    def stamps(self) -> np.ndarray:
+        """The image member's size and its shard's modification time."""
+        shard_mtime = file_stamps("", self._shards)[:, 1]
+        return np.stack([self._image[:, 1], shard_mtime[self._shard]], axis=1)
 
     def details(self) -> dict[str, Any]:
         return {
