@@ -3,8 +3,8 @@
 * A server bound to loopback accepts only loopback Host names, so a web page elsewhere cannot
   reach it through DNS rebinding and write labels in the user's name.
 * Request bodies are small JSON documents; anything over :data:`MAX_BODY` is refused with 413
-  before it is read into memory. A path given its own limit (the photo upload) gets that limit
-  instead, and only that path.
+  before it is read into memory. A path given its own limit gets that limit instead, and only
+  that path: the photo upload more, label, query and sign-in writes :data:`MAX_SMALL_BODY`.
 * Pages and API answers carry headers that keep browsers from sniffing types, framing the page or
   running scripts from anywhere but the server itself.
 """
@@ -16,6 +16,8 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 64 * 1024
+#: One label, one query's columns or a sign-in form: a few hundred bytes at most.
+MAX_SMALL_BODY = 4 * 1024
 _HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
