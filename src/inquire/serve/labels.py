@@ -305,12 +305,13 @@ def _select_labels(conn: sqlite3.Connection, text: str | None, annotator: str | 
 def _select_queries(conn: sqlite3.Connection) -> list[QueryInfo]:
     """Queries with their consensus counts (``majority`` in SQL) and annotators."""
     rows = conn.execute(
+        "WITH images AS (SELECT query_text, majority(SUM(relevant), COUNT(*) - SUM(relevant)) AS decided "
+        "                FROM labels GROUP BY query_text, image_id), "  # the primary key's order: no sort
+        "     counts AS (SELECT query_text, SUM(decided = 1) AS yes, SUM(decided = 0) AS no, SUM(decided IS NULL) AS tied "
+        "                FROM images GROUP BY query_text) "
         "SELECT q.query_id, q.query_text, q.supercategory, q.category, q.iconic_group, "
-        "COALESCE(SUM(v.decided = 1), 0), COALESCE(SUM(v.decided = 0), 0), COALESCE(SUM(v.decided IS NULL AND v.n > 0), 0) "
-        "FROM queries q LEFT JOIN ("
-        "  SELECT query_text, majority(SUM(relevant), COUNT(*) - SUM(relevant)) AS decided, COUNT(*) AS n "
-        "  FROM labels GROUP BY query_text, image_id"
-        ") v ON v.query_text = q.query_text GROUP BY q.query_id ORDER BY q.query_id"
+        "COALESCE(c.yes, 0), COALESCE(c.no, 0), COALESCE(c.tied, 0) "
+        "FROM queries q LEFT JOIN counts c ON c.query_text = q.query_text ORDER BY q.query_id"
     ).fetchall()
     annotators: dict[str, list[str]] = {}
     for text, name in conn.execute("SELECT DISTINCT query_text, annotator FROM labels ORDER BY annotator"):
