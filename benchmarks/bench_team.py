@@ -17,8 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sqlite3
 import tempfile
 import threading
 import time
@@ -35,14 +33,7 @@ from inquire.serve.labels import LabelStore
 class _NormalSync(LabelsDatabase):
     """The baseline: WAL with synchronous=NORMAL."""
 
-    @contextlib.contextmanager
-    def connect(self):
-        conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
-        try:
-            conn.execute("PRAGMA synchronous=NORMAL")
-            yield conn
-        finally:
-            conn.close()
+    SYNCHRONOUS = "NORMAL"
 
 
 def _ms(times: list[float]) -> str:

@@ -43,7 +43,7 @@ ROUTE_ROLES = {
     **{("GET", f"/api/export/{name}"): "admin" for name in (
         "results.csv", "labels.csv", "benchmark/queries.csv", "benchmark/annotations.csv", "benchmark.zip", "agreement.csv", "audit.csv")},
 }
-PEOPLE = {"ada": "admin", "ana": "labeler", "ben": "labeler", "vic": "viewer", "rex": "labeler"}
+PEOPLE = {"ada": "admin", "ana": "labeler", "ben": "labeler", "dan": "labeler", "vic": "viewer", "rex": "labeler"}
 EVIL = "https://evil.example"
 
 
@@ -115,7 +115,7 @@ def test_every_route_declares_its_role_and_refuses_the_unidentified(team):
                 if isinstance(r.original_route, APIRoute) for m in r.methods}
     assert declared == ROUTE_ROLES
     assert len(requests_of_every_route(team.app)) == len(ROUTE_ROLES) + 5  # and the API docs (4) and static files
-    assert {(m, p) for m, p in PUBLIC if not p.startswith("/static/")} == {k for k, v in ROUTE_ROLES.items() if v == "public"} | {("HEAD", "/signin")}
+    assert {(m, p) for m, p in PUBLIC if not p.startswith("/static/")} == {k for k, v in ROUTE_ROLES.items() if v == "public"}
     requests = requests_of_every_route(team.app)
     assert {"/docs", "/openapi.json", "/redoc", "/static/app.js"} <= {p for _, p in requests}
     for method, path in requests:
@@ -324,7 +324,7 @@ def _bearer(live, name: str) -> dict:
 
 
 def test_live_server_refuses_every_route_but_sign_in_without_a_token(live, team):
-    assert "Sign-in required: 4 active accounts (1 admin, 2 labeler, 1 viewer)" in " ".join(live.log.read_text().split())
+    assert "Sign-in required: 5 active accounts (1 admin, 3 labeler, 1 viewer)" in " ".join(live.log.read_text().split())
     for method, path in requests_of_every_route(team.app):
         status = live.client.request(method, path).status_code
         assert status == (401 if (method, path) not in PUBLIC else 200 if method == "GET" else 415), (method, path, status)
@@ -334,11 +334,11 @@ def test_live_server_refuses_every_route_but_sign_in_without_a_token(live, team)
 def test_live_viewer_cannot_label_and_a_revoked_token_stops_at_once(live, serve_collection):  # noqa: F811
     label = {"query": "a condor with a green wing tag", "row": 1, "relevant": True}
     assert live.client.put("/api/labels", json=label, headers=_bearer(live, "vic")).status_code == 403
-    assert live.client.put("/api/labels", json=label, headers=_bearer(live, "ben")).status_code == 200
-    revoked = subprocess.run([sys.executable, "-m", "inquire.cli", "users", "revoke", "ben", "--labels", str(live.db)],
+    assert live.client.put("/api/labels", json=label, headers=_bearer(live, "dan")).status_code == 200
+    revoked = subprocess.run([sys.executable, "-m", "inquire.cli", "users", "revoke", "dan", "--labels", str(live.db)],
                              capture_output=True, text=True, env=os.environ.copy())
     assert revoked.returncode == 0, revoked.stderr
-    refused = live.client.put("/api/labels", json=label, headers=_bearer(live, "ben"))
+    refused = live.client.put("/api/labels", json=label, headers=_bearer(live, "dan"))
     assert refused.status_code == 401 and "revoked" in refused.json()["error"]
     assert live.client.get("/api/labels", headers=_bearer(live, "rex")).status_code == 401
 
@@ -359,12 +359,12 @@ def test_live_sign_in_cookie_and_cross_origin_form_post(live):
 
 def test_live_two_labelers_both_kept_with_agreement_in_the_export(live):
     q, rows = "a hermit crab using plastic trash as its shell", [10, 11, 12, 13]
-    for name, values in (("ana", [True, True, False, False]), ("ada", [True, False, False, True])):
+    for name, values in (("ana", [True, True, False, False]), ("ben", [True, False, False, True])):
         for row, relevant in zip(rows, values):
             r = live.client.put("/api/labels", json={"query": q, "row": row, "relevant": relevant}, headers=_bearer(live, name))
             assert r.status_code == 200
     judged = live.client.get("/api/labels", params={"query": q}, headers=_bearer(live, "ada")).json()
-    assert {(j["row"], j["annotator"]): j["relevant"] for j in judged if j["row"] == rows[1]} == {(rows[1], "ana"): True, (rows[1], "ada"): False}
+    assert {(j["row"], j["annotator"]): j["relevant"] for j in judged if j["row"] == rows[1]} == {(rows[1], "ana"): True, (rows[1], "ben"): False}
     agreement = pd.read_csv(io.StringIO(live.client.get("/api/export/agreement.csv", headers=_bearer(live, "ada")).text))
     mine = agreement[(agreement.scope == "query") & (agreement.query_text == q)].iloc[0]
     assert (mine.statistic, mine.n_images) == ("cohen", 4)

@@ -40,8 +40,7 @@ SESSION_COOKIE = "inquire_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: (method, path) answered without an identity: the sign-in page, its form, its stylesheets.
-PUBLIC = frozenset({("GET", SIGNIN_PATH), ("HEAD", SIGNIN_PATH), ("POST", SIGNIN_PATH),
-                    ("GET", "/static/app.css"), ("GET", "/static/team.css")})
+PUBLIC = frozenset({("GET", SIGNIN_PATH), ("POST", SIGNIN_PATH), ("GET", "/static/app.css"), ("GET", "/static/team.css")})
 _PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip")
 _SIGN_IN = f"sign in at {SIGNIN_PATH} or send `Authorization: Bearer TOKEN` (an admin makes one with `inquire users add NAME`)"
 

@@ -104,6 +104,9 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_to_v1,)
 class LabelsDatabase:
     """The SQLite file ``path``: created (``create``) or required to exist, migrated on opening."""
 
+    #: See the module's docstring (benchmarks/bench_team.py measures it against NORMAL).
+    SYNCHRONOUS = "FULL"
+
     def __init__(self, path: str | Path, *, timeout_s: float = 30.0, create: bool = True):
         self.path = Path(path)
         self.timeout_s = timeout_s
@@ -127,7 +130,7 @@ class LabelsDatabase:
         """A connection in autocommit mode with the durability settings above."""
         conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
         try:
-            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA synchronous={self.SYNCHRONOUS}")
             yield conn
         finally:
             conn.close()

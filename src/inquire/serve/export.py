@@ -103,16 +103,18 @@ def agreement_frame(labels: LabelStore) -> pd.DataFrame:
     """
     judged = labels.labels()
     names = sorted({lab.annotator for lab in judged})
-    items: dict[tuple[str, str], int] = {}
+    items: dict[tuple[str, str], int] = {}  # (query, image) -> row of the ratings matrix
+    of_query: dict[str, list[int]] = {}
     for lab in judged:
-        items.setdefault((lab.query_text, lab.image_id), len(items))
+        if (lab.query_text, lab.image_id) not in items:
+            of_query.setdefault(lab.query_text, []).append(len(items))
+            items[lab.query_text, lab.image_id] = len(items)
     ratings = np.full((len(items), len(names)), NOT_RATED, dtype=np.int8)
     column = {name: i for i, name in enumerate(names)}
     for lab in judged:
         ratings[items[lab.query_text, lab.image_id], column[lab.annotator]] = int(lab.relevant)
-    item_query = np.array([text for text, _ in items], dtype=object)
-    rows = [_agreement_row("query", q.query_id, q.query_text, ratings[item_query == q.query_text], names)
-            for q in labels.queries() if (item_query == q.query_text).any()]
+    rows = [_agreement_row("query", q.query_id, q.query_text, ratings[of_query[q.query_text]], names)
+            for q in labels.queries() if q.query_text in of_query]
     rows.append(_agreement_row("overall", None, None, ratings, names))
     for a, b in itertools.combinations(range(len(names)), 2):
         both = (ratings[:, a] != NOT_RATED) & (ratings[:, b] != NOT_RATED)
@@ -139,7 +141,12 @@ def benchmark_zip(labels: LabelStore, embeddings: str) -> bytes:
     judgements = judgements_frame(labels)
     agreed = agreement_frame(labels)
     overall = agreed[agreed.scope == "overall"].iloc[0]
-    kappa = "undefined" if pd.isna(overall.kappa) else f"{overall.kappa:.3f}"
+    if overall.statistic == "none":
+        summary = "Overall: no image was judged by two people yet, so agreement cannot be measured.\n"
+    else:
+        kappa = "undefined (every judgement in one class)" if pd.isna(overall.kappa) else f"{overall.kappa:.3f}"
+        summary = (f"Overall: {overall.statistic.capitalize()}'s kappa {kappa} over the {int(overall.n_images)} images "
+                   f"judged by {'both judges' if overall.statistic == 'cohen' else 'at least two judges'}.\n")
     readme = (
         "An INQUIRE-style benchmark labelled with `inquire serve`.\n\n"
         f"{len(qframe)} queries with {len(aframe)} relevant images, from the collection embedded in\n{embeddings}\n\n"
@@ -151,8 +158,7 @@ def benchmark_zip(labels: LabelStore, embeddings: str) -> bytes:
         f"judgements.csv: all {len(judgements)} judgements, by {judgements.annotator.nunique()} annotators "
         f"({', '.join(sorted(judgements.annotator.unique())) or 'none'}).\n"
         f"agreement.csv: agreement per query, overall and per pair of judges (Cohen's kappa for two judges,\n"
-        f"Fleiss' kappa for more, each with the number of images it rests on). Overall: {overall.statistic} kappa {kappa}\n"
-        f"over {int(overall.n_images)} images judged at least twice.\n"
+        "Fleiss' kappa for more, each with the number of images it rests on).\n" + summary
     )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
