@@ -269,6 +269,17 @@ def test_refine_learns_from_the_consensus_and_counts_ties(team):
     assert {k: body["feedback"][k] for k in ("n_relevant", "n_not_relevant", "n_tied")} == {"n_relevant": 1, "n_not_relevant": 1, "n_tied": 1}
 
 
+def test_a_labels_csv_of_several_judges_counts_by_consensus(engine, tmp_path):  # noqa: F811
+    from inquire.serve.feedback import read_labels_csv
+
+    ids = engine.meta.image_ids([3, 4, 5])
+    path = tmp_path / "labels.csv"
+    pd.DataFrame({"image_id": [ids[0]] * 3 + [ids[1]] * 2 + [ids[2]], "annotator": ["ana", "ben", "cleo", "ana", "ben", "ana"],
+                  "relevant": [1, 1, 0, 1, 0, 0]}).to_csv(path, index=False)
+    rows = read_labels_csv(path, engine.meta, None)
+    assert rows.split() == ((3,), (5,)) and rows.tied == 1
+
+
 def test_the_audit_log_names_who_changed_what(team):
     c, q = team.client, "a lizard on a rock"
     row = _rows(team, "ana", q)[0]

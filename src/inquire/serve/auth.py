@@ -145,7 +145,7 @@ class AuthMiddleware:
             await _deny(request, 401, f"This server needs an account: {_SIGN_IN}.")(scope, receive, send)
             return
         if who is not None and who.via == "session" and changes and path != SIGNIN_PATH:
-            if not secrets.compare_digest(request.headers.get(CSRF_HEADER, ""), who.csrf or ""):
+            if not secrets.compare_digest(request.headers.get(CSRF_HEADER, "").encode("latin-1"), (who.csrf or "").encode()):
                 await _json(403, "Missing or wrong X-CSRF-Token header: changes made with the sign-in cookie must carry the "
                                  "page's CSRF token (reload the page); scripts should use a Bearer token instead.")(scope, receive, send)
                 return
