@@ -26,7 +26,7 @@ from sklearn.metrics import cohen_kappa_score
 from starlette.routing import Mount
 from team_builders import self_signed_certificate
 from test_serve_collection import engine, serve_collection  # noqa: F401  (shared session fixtures)
-from test_serve_live import CHROMIUM, CHROMIUM_ARGS, browser, start_serve, stop  # noqa: F401  (browser: a shared fixture)
+from test_serve_live import browser, start_serve, stop  # noqa: F401  (browser: a shared fixture)
 
 from inquire.serve.accounts import AccountStore, role_rank
 from inquire.serve.auth import PUBLIC, Need
