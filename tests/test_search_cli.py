@@ -155,11 +155,11 @@ def test_search_feedback_reads_the_apps_own_labels_export(serve_collection, engi
     q = "a hermit crab on the beach"
     store = LabelStore(tmp_path / "labels.sqlite")
     ids = engine.meta.image_ids([14, 15, 30])
-    store.set(q, ids[0], "p", True)
-    store.set(q, ids[1], "p", True)
-    store.set(q, ids[2], "p", False)
-    store.set(q, "an-image-elsewhere", "train/x/y", True)
-    store.set("another query", ids[2], "p", True)
+    store.set(q, ids[0], "p", True, annotator="local")
+    store.set(q, ids[1], "p", True, annotator="local")
+    store.set(q, ids[2], "p", False, annotator="local")
+    store.set(q, "an-image-elsewhere", "train/x/y", True, annotator="local")
+    store.set("another query", ids[2], "p", True, annotator="local")
     labels = tmp_path / "labels.csv"
     labels.write_text(labels_csv(engine, store))  # the app's "All labels (CSV)" export
     out = tmp_path / "hits.csv"

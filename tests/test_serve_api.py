@@ -223,11 +223,13 @@ def test_labels_are_stored_shown_overwritten_and_deleted(client):
     row = client.post("/api/search", json={"q": q, "k": 3}).json()["results"][0]["row"]
     saved = client.put("/api/labels", json={"query": f"  {q}  ", "row": row, "relevant": True}).json()
     assert saved["query_text"] == q and saved["relevant"] is True and saved["row"] == row
-    assert client.post("/api/search", json={"q": q, "k": 3}).json()["results"][0]["label"] is True
+    assert saved["annotator"] == "local" and saved["judgements"] == {"local": True} and saved["consensus"] is True  # single-user mode
+    top = client.post("/api/search", json={"q": q, "k": 3}).json()["results"][0]
+    assert (top["label"], top["my_label"], top["judgements"]) == (True, True, {"local": True})
     client.put("/api/labels", json={"query": q, "row": row, "relevant": False})
     judged = client.get("/api/labels", params={"query": q}).json()
-    assert [(j["row"], j["relevant"]) for j in judged] == [(row, False)]
-    assert client.delete("/api/labels", params={"query": q, "row": row}).json() == {"deleted": True}
+    assert [(j["row"], j["relevant"], j["annotator"]) for j in judged] == [(row, False, "local")]
+    assert client.delete("/api/labels", params={"query": q, "row": row}).json() == {"deleted": True, "consensus": None, "judgements": {}}
     assert client.get("/api/labels", params={"query": q}).json() == []
 
 
@@ -245,8 +247,8 @@ import sys
 from inquire.serve.labels import LabelStore
 store = LabelStore(sys.argv[1])
 for i in range(60):
-    store.set("shared query", f"proc{sys.argv[2]}-{i}", "p", i % 2 == 0)
-    store.set("shared query", "contested", "p", sys.argv[2] == "a")
+    store.set("shared query", f"proc{sys.argv[2]}-{i}", "p", i % 2 == 0, annotator="local")
+    store.set("shared query", "contested", "p", sys.argv[2] == "a", annotator="local")
 """
 
 
@@ -263,7 +265,7 @@ def test_concurrent_writers_lose_no_label(tmp_path):
         try:
             mine = LabelStore(db)
             for i in range(60):
-                mine.set("shared query", f"thread{t}-{i}", "p", True)
+                mine.set("shared query", f"thread{t}-{i}", "p", True, annotator="local")
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 
@@ -307,7 +309,7 @@ def test_benchmark_export_is_scored_by_the_inquire_format(client, serve_collecti
     r = client.get("/api/export/benchmark.zip")
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
-        assert sorted(zf.namelist()) == ["README.txt", "annotations.csv", "queries.csv"]
+        assert sorted(zf.namelist()) == ["README.txt", "agreement.csv", "annotations.csv", "judgements.csv", "queries.csv"]
         zf.extractall(tmp_path)
     queries = load_queries(path=tmp_path / "queries.csv")  # the official loader accepts it
     assert list(pd.read_csv(tmp_path / "queries.csv").columns) == QUERY_COLUMNS
@@ -337,7 +339,7 @@ def test_benchmark_export_is_scored_by_the_inquire_format(client, serve_collecti
     assert per_query.loc[0, "n_relevant"] == 3 and 0 < per_query.loc[0, "ap"] <= 1
 
     labels = pd.read_csv(io.StringIO(client.get("/api/export/labels.csv").text))
-    assert {"query_id", "query_text", "image_id", "relevant", "labelled_at", "common_name"} <= set(labels.columns)
+    assert {"query_id", "query_text", "image_id", "annotator", "relevant", "labelled_at", "common_name"} <= set(labels.columns)
     assert labels[labels.query_text == "A sick cassava plant"].relevant.sum() == 3
 
 

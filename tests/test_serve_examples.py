@@ -168,7 +168,7 @@ def test_refine_ranks_with_the_stored_labels(client, engine):
     vector = refine(engine.encode([q])[0], emb(np.array(sorted(relevant))), emb(np.array(sorted(not_relevant))), "rocchio",
                     FeedbackWeights(beta=2.0)).vector
     assert _rows(body) == ranked(engine, vector, 10)[0] != shown
-    assert body["feedback"] == {"method": "rocchio", "n_relevant": 2, "n_not_relevant": 2, "n_not_in_collection": 0}
+    assert body["feedback"] == {"method": "rocchio", "n_relevant": 2, "n_not_relevant": 2, "n_not_in_collection": 0, "n_tied": 0}
     assert {r["row"]: r["label"] for r in body["results"] if r["label"] is not None} == {
         r: True for r in relevant if r in _rows(body)} | {r: False for r in not_relevant if r in _rows(body)}
     plain = client.post("/api/search", json={"q": q, "k": 10}).json()
@@ -194,7 +194,7 @@ def test_labels_of_images_outside_the_collection_are_counted(client):
 
     q = "an orchid in the rain"
     store = LabelStore(client.app.state.serve.labels.path)
-    store.set(q, "no-such-image", "train/gone/1", True)
+    store.set(q, "no-such-image", "train/gone/1", True, annotator="local")
     client.put("/api/labels", json={"query": q, "row": 2, "relevant": True})
     body = client.post("/api/search", json={"q": q, "k": 3, "refine": True, "alpha": 0}).json()
     assert body["feedback"]["n_relevant"] == 1 and body["feedback"]["n_not_in_collection"] == 1

@@ -7,6 +7,7 @@ import asyncio
 import io
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -26,7 +27,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SCREENSHOT = REPO / "runs" / "screenshots" / "serve_browser.png"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -46,34 +47,47 @@ def _listening_on_loopback_only(port: int) -> bool:
     return addresses == {"0100007F"}
 
 
-@pytest.fixture(scope="module")
-def server(serve_collection, tmp_path_factory):  # noqa: F811
-    """``inquire serve`` in its own process; yields its base URL, port and log, and stops it after the module."""
-    port = _free_port()
-    labels = tmp_path_factory.mktemp("live") / "labels.sqlite"
-    log = tmp_path_factory.mktemp("live-log") / "server.log"
-    cmd = [sys.executable, "-m", "inquire.cli", "serve", "--embeddings", str(serve_collection.embeddings),
-           "--model", serve_collection.model, "--images", str(serve_collection.images), "--port", str(port),
-           "--labels", str(labels), "--device", "cpu"]
+def start_serve(collection, labels: Path, log: Path, *args: str, scheme: str = "http",
+                verify: bool | ssl.SSLContext = True) -> tuple[subprocess.Popen, str, int]:
+    """``inquire serve`` over ``collection`` in its own process with ``args``; (process, base URL over 127.0.0.1, port)
+    once it answers any request (a server with accounts answers 401)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "inquire.cli", "serve", "--embeddings", str(collection.embeddings),
+           "--model", collection.model, "--images", str(collection.images), "--port", str(port),
+           "--labels", str(labels), "--device", "cpu", *args]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
-    base = f"http://127.0.0.1:{port}"
+    base = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
         if proc.poll() is not None:
             pytest.fail(f"inquire serve exited with {proc.returncode}:\n{log.read_text()}")
         try:
-            if httpx.get(base + "/api/info", timeout=2).status_code == 200:
-                break
+            httpx.get(base + "/api/info", timeout=2, verify=verify)
+            break
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
             proc.kill()
             pytest.fail(f"inquire serve did not answer within 90 s:\n{log.read_text()}")
         time.sleep(0.3)
+    return proc, base, port
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(serve_collection, tmp_path_factory):  # noqa: F811
+    """``inquire serve`` in its own process; yields its base URL, port and log, and stops it after the module."""
+    labels = tmp_path_factory.mktemp("live") / "labels.sqlite"
+    log = tmp_path_factory.mktemp("live-log") / "server.log"
+    proc, base, port = start_serve(serve_collection, labels, log)
     yield base, port, log
-    proc.terminate()
-    proc.wait(timeout=30)
+    stop(proc)
 
 
 def _report(request, line: str) -> None:

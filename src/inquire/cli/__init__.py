@@ -9,7 +9,7 @@ Commands live in one module per area (``cli/rerank.py`` …) and register on the
 from __future__ import annotations
 
 # Each module registers its commands on import, in the order --help lists them.
-from . import demo, rerank, fullrank, reproduce, embed, report, serve, rerankers  # noqa: F401,I001
+from . import demo, rerank, fullrank, reproduce, embed, report, serve, users, labels, rerankers  # noqa: F401,I001
 from .app import app, main
 
 __all__ = ["app", "main"]

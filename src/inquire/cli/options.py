@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from ..errors import InquireError
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model spec or short name (see `inquire models`).")]
 SplitOpt = Annotated[str, typer.Option("--split", help="val (the hub's validation) or test.")]
@@ -27,3 +30,23 @@ DtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="vlm: weights d
 ScoreCacheOpt = Annotated[Optional[Path], typer.Option("--score-cache", help="Score cache file (default $INQUIRE_SCORE_CACHE or scores.sqlite in the user cache).")]
 AllowMissingOpt = Annotated[bool, typer.Option("--allow-missing", help="Report metrics even if some pairs could not be scored (they rank last).")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print how many pairs each reranker would score (after the cache) and the estimated API cost; score nothing.")]
+
+# The labels database (issue 19): `inquire users` and `inquire labels` find it as `inquire serve` does.
+LabelsOpt = Annotated[Optional[Path], typer.Option("--labels", help="The labels database (the file given to `inquire serve --labels`).")]
+CollectionOpt = Annotated[Optional[Path], typer.Option("--embeddings", help="The collection's embedding folder: its default labels database, the one `inquire serve --embeddings DIR` uses.")]
+
+
+def labels_database(labels: Optional[Path], embeddings: Optional[Path]) -> Path:
+    """The labels database named by --labels, or the default one of --embeddings DIR."""
+    from ..serve.config import ServeConfig  # not at the top: importing inquire.serve loads the web app
+
+    if labels is not None:
+        return labels
+    if embeddings is not None:
+        return ServeConfig(embeddings=embeddings, model=None).labels_path()
+    raise InquireError("Name the labels database: --labels FILE (as given to `inquire serve`) or --embeddings DIR (its default one).")
+
+
+def local_time(stamp: float) -> str:
+    """A Unix time as the local date and minute, as tables show it."""
+    return dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")

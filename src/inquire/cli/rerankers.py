@@ -6,7 +6,6 @@ options into :func:`inquire.rerank.create_scorer` options and to print a dry run
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +13,7 @@ import typer
 from rich.table import Table
 
 from .app import app, console
-from .options import ScoreCacheOpt
+from .options import ScoreCacheOpt, local_time
 
 cache_app = typer.Typer(help="The score cache of the rerankers: statistics, export and import.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
@@ -80,7 +79,7 @@ def cache_stats(score_cache: ScoreCacheOpt = None) -> None:
     for name in ("reranker identity", "prompt template", "scores", "first", "last"):
         table.add_column(name, justify="right" if name == "scores" else "left")
     for row in cache.stats():
-        table.add_row(row["identity"], row["template"], f"{row['n_scores']:,}", _when(row["first"]), _when(row["last"]))
+        table.add_row(row["identity"], row["template"], f"{row['n_scores']:,}", local_time(row["first"]), local_time(row["last"]))
     console.print(table)
 
 
@@ -107,7 +106,3 @@ def cache_import(
     cache = ScoreCache.open(score_cache)
     n = cache.import_(file)
     console.print(f"Imported {n:,} new scores into {cache.path}")
-
-
-def _when(t: float) -> str:
-    return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")

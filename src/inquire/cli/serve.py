@@ -87,6 +87,8 @@ def search(
             err_console.print(f"[yellow]warning:[/] {labelled.not_in_collection} labels in {feedback} name images that are not in this collection; not used.")
         if labelled.other_queries:
             console.print(f"{labelled.other_queries} labels in {feedback} belong to other queries; not used.")
+        if labelled.tied:
+            console.print(f"{labelled.tied} images in {feedback} have tied judgements (no consensus); not used.")
     items = result_items(engine, None, text or "", hits)
     what = " + ".join(filter(None, [f"“{text}”" if text else None, f"more like {like}" if like is not None else None,
                                     f"photo {image.name}" if image is not None else None]))
@@ -110,14 +112,23 @@ def serve(
     model: ModelOpt = None,
     images: Annotated[Optional[Path], typer.Option("--images", help="Root folder of the images (ROOT/<image_path>.jpg) for thumbnails.")] = None,
     index: IndexOpt = None,
-    host: Annotated[str, typer.Option(help="Address to listen on. Anything but loopback exposes the labels to the network.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on. Anything but loopback is reachable by others: it needs accounts (`inquire users add`).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     device: DeviceOpt = None,
     labels: Annotated[Optional[Path], typer.Option("--labels", help="SQLite file for relevance labels (default: one per collection in the user data folder).")] = None,
     rerank: Annotated[Optional[list[str]], typer.Option("--rerank", help="A reranker clients may use (repeatable), e.g. clip:open_clip:ViT-L-14/openai.")] = None,
     text_runtime: Annotated[str, typer.Option("--text-runtime", help="auto: encode query texts with ONNX Runtime on CPU when it gives PyTorch's embeddings (checked at start); torch: always PyTorch.")] = "auto",
+    allow_host: Annotated[Optional[list[str]], typer.Option("--allow-host", help="A public host name a reverse proxy serves this loopback server under (repeatable); like a non-loopback --host, it needs accounts.")] = None,
+    ssl_certfile: Annotated[Optional[Path], typer.Option("--ssl-certfile", help="Serve HTTPS with this certificate (PEM; with --ssl-keyfile).")] = None,
+    ssl_keyfile: Annotated[Optional[Path], typer.Option("--ssl-keyfile", help="The certificate's private key (PEM).")] = None,
+    forwarded_allow_ips: Annotated[Optional[str], typer.Option("--forwarded-allow-ips", help="Proxies whose X-Forwarded-Proto/-For are trusted, comma-separated (default 127.0.0.1: a proxy on this machine).")] = None,
+    label_rate: Annotated[int, typer.Option("--label-rate", min=0, help="Label writes per minute per account, in bursts of a sixth of it (0: no limit; single-user mode has none).")] = 240,
 ) -> None:
-    """Start the search web app: search box, thumbnails with attribution, filters, labels, exports, JSON API."""
+    """Start the search web app: search box, thumbnails with attribution, filters, labels, exports, JSON API.
+
+    On loopback without accounts it is yours alone (single-user mode); reachable by others it
+    needs accounts (`inquire users add NAME --role ROLE`), and refuses to start without one.
+    """
     # OpenMP threads that sleep between parallel regions instead of spinning: a query's text
     # encoding runs hundreds of short regions while HTTP threads need the same cores; spinning
     # made one encoding 4x slower on two busy cores (docs/benchmarks.md). Read once, when torch
@@ -128,24 +139,47 @@ def serve(
     _show_library_notes()
 
     from ..serve import ServeConfig, create_app
+    from ..serve.accounts import AccountStore
     from ..serve.config import LOOPBACK_HOSTS
 
     if images is not None and not images.is_dir():
         raise InquireError(f"--images {images} is not a folder; give the root under which ROOT/<image_path> files lie.")
     if text_runtime not in ("auto", "torch"):
         raise InquireError(f"--text-runtime {text_runtime!r}: use auto or torch.")
+    _check_tls(ssl_certfile, ssl_keyfile)
     loopback = _is_loopback(host)
     config = ServeConfig(
         embeddings=embeddings, model=model, images=images, index=index, device=device, labels=labels,
-        rerankers=tuple(rerank or ()), allowed_hosts=LOOPBACK_HOSTS if loopback else None, text_runtime=text_runtime,
+        rerankers=tuple(rerank or ()), allowed_hosts=LOOPBACK_HOSTS + tuple(allow_host or ()) if loopback else None,
+        text_runtime=text_runtime, public=not loopback or bool(allow_host), label_rate=label_rate,
     )
+    store = AccountStore(config.labels_path())  # before the model loads: fail fast
+    accounts = [a for a in store.accounts() if a.active]
+    if not accounts and (config.public or store.exist()):
+        make = f"`inquire users add NAME --role admin {'--labels ' + str(labels) if labels else '--embeddings ' + str(embeddings)}`"
+        if store.exist():
+            raise InquireError(f"Every account of the labels database {store.path} is revoked, so nobody could sign in: "
+                               f"{make} makes a new one (it prints the token), then start the server again.")
+        raise InquireError(
+            f"{'--host ' + host if not loopback else '--allow-host'} makes this server reachable by others, and its labels database "
+            f"{store.path} has no account yet. Make one first: {make} (it prints the token to sign in with), then start "
+            "the server again. Or serve on 127.0.0.1 for single-user mode."
+        )
     web = create_app(config)
     state = web.state.serve
-    if not loopback:
-        err_console.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach this address can search and write labels.")
+    scheme = "https" if ssl_certfile else "http"
+    if accounts:
+        roles = ", ".join(f"{sum(a.role == r for a in accounts)} {r}" for r in ("admin", "labeler", "viewer"))
+        console.print(f"Sign-in required: {len(accounts)} active accounts ({roles}); `inquire users list` shows them.")
+    else:
+        console.print("Single-user mode (loopback, no accounts): your labels are kept as 'local'.")
+    if not loopback and not ssl_certfile:
+        err_console.print(f"[yellow]warning:[/] listening on {host} without HTTPS: tokens and sign-in cookies cross the network "
+                          "in clear. Use --ssl-certfile/--ssl-keyfile or a reverse proxy with HTTPS (docs/team.md).")
     console.print(f"{state.engine.n_images:,} images · labels in {state.labels.path} · query texts: {state.engine.text_runtime}")
-    console.print(f"Open http://{'[' + host + ']' if ':' in host else host}:{port}/  (API docs at /docs)")
-    uvicorn.run(web, host=host, port=port, log_level="warning")
+    console.print(f"Open {scheme}://{'[' + host + ']' if ':' in host else host}:{port}/  (API docs at /docs)")
+    uvicorn.run(web, host=host, port=port, log_level="warning", ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
+                forwarded_allow_ips=forwarded_allow_ips)
 
 
 def _like_row(engine, like: str) -> int:
@@ -184,6 +218,14 @@ def _bbox(text: str | None) -> dict:
     except ValueError:
         raise InquireError(f"--bbox {text!r}: give four numbers LAT_MIN,LAT_MAX,LON_MIN,LON_MAX (e.g. 30,50,-125,-100).") from None
     return {"lat_min": lat_min, "lat_max": lat_max, "lon_min": lon_min, "lon_max": lon_max}
+
+
+def _check_tls(certfile: Path | None, keyfile: Path | None) -> None:
+    if (certfile is None) != (keyfile is None):
+        raise InquireError("HTTPS needs both --ssl-certfile CERT.pem and --ssl-keyfile KEY.pem.")
+    for flag, path in (("--ssl-certfile", certfile), ("--ssl-keyfile", keyfile)):
+        if path is not None and not path.is_file():
+            raise InquireError(f"{flag} {path}: no such file.")
 
 
 def _is_loopback(host: str) -> bool:

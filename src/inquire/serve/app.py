@@ -19,11 +19,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..provenance import package_version
 from ..errors import InquireError
+from .accounts import AccountStore
+from .auth import SIGNIN_PATH, AuthMiddleware, Gate
 from .config import ServeConfig
 from .engine import SearchEngine
-from .guards import GuardMiddleware
+from .guards import MAX_SMALL_BODY, GuardMiddleware
 from .labels import LabelStore
-from .routers import export, images, labels, pages, search
+from .ratelimit import RateLimit
+from .routers import auth, export, images, labels, pages, search
 from .state import ServeState
 from .uploads import MAX_UPLOAD, PhotoStore
 
@@ -38,8 +41,10 @@ def create_app(config: ServeConfig, engine: SearchEngine | None = None) -> FastA
         config=config,
         engine=engine,
         labels=LabelStore(config.labels_path()),
+        accounts=AccountStore(config.labels_path()),
         photos=PhotoStore(engine.embed_photo),
         templates=Jinja2Templates(directory=HERE / "templates"),
+        label_rate=RateLimit(config.label_rate) if config.label_rate else None,
     )
     app = FastAPI(
         title="inquire search",
@@ -53,9 +58,12 @@ def create_app(config: ServeConfig, engine: SearchEngine | None = None) -> FastA
         responses={400: {"description": "A request the collection cannot answer (unknown taxon, reranker …)"}},
     )
     app.state.serve = state
-    app.add_middleware(GuardMiddleware, allowed_hosts=config.allowed_hosts, body_limits={search.PHOTOS_PATH: MAX_UPLOAD})
+    # the last added runs first: the guards (Host, body size, headers) see every request and answer, then who is asking
+    app.add_middleware(AuthMiddleware, gate=Gate(state.accounts, config.public))
+    small = dict.fromkeys((labels.LABELS_PATH, labels.QUERIES_PATH, SIGNIN_PATH), MAX_SMALL_BODY)
+    app.add_middleware(GuardMiddleware, allowed_hosts=config.allowed_hosts, body_limits={search.PHOTOS_PATH: MAX_UPLOAD, **small})
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for router in (pages.router, search.router, images.router, labels.router, export.router):
+    for router in (auth.router, pages.router, search.router, images.router, labels.router, export.router):
         app.include_router(router)
     _error_handlers(app)
     return app

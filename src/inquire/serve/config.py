@@ -22,7 +22,10 @@ class ServeConfig:
     ``rerankers`` are the reranker specs clients may ask for: each loads a model, so the
     operator decides which, not the client. ``allowed_hosts`` guards a loopback-bound server
     against DNS rebinding (a web page elsewhere making the browser talk to it under another
-    name); None accepts any Host header.
+    name); None accepts any Host header. ``public``: others can reach the server (bound off
+    loopback, or published by a reverse proxy), so every request needs an account, even before
+    the first one exists (:mod:`.auth`). ``label_rate``: label writes per minute per account
+    (0: no limit; single-user mode has none).
     """
 
     embeddings: Path
@@ -35,6 +38,8 @@ class ServeConfig:
     allowed_hosts: tuple[str, ...] | None = None
     #: "auto": query texts through ONNX Runtime on CPU where it gives the same embeddings; "torch": never
     text_runtime: str = "auto"
+    public: bool = False
+    label_rate: int = 240
 
     def labels_path(self) -> Path:
         """The labels database: ``labels`` if given, else one per embedding folder in the user data dir.

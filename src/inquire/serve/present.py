@@ -6,16 +6,17 @@ import math
 from typing import Any
 
 from .engine import Hits, SearchEngine
-from .labels import LabelStore
+from .labels import LabelStore, consensus_of
 from .schemas import ResultItem
 
 
-def result_items(engine: SearchEngine, labels: LabelStore | None, query: str, hits: Hits) -> list[ResultItem]:
-    """The ranked results with display fields, every metadata column and this query's labels (if ``labels``)."""
+def result_items(engine: SearchEngine, labels: LabelStore | None, query: str, hits: Hits, annotator: str | None = None) -> list[ResultItem]:
+    """The ranked results with display fields, every metadata column and this query's judgements (if
+    ``labels``): their consensus, ``annotator``'s own, and everyone's."""
     meta = engine.meta
     records = meta.records(hits.rows)
     ids = [str(rec[meta.id_column]) for rec in records]  # as meta.image_ids, without reading the rows twice
-    judged = labels.lookup(query, ids) if labels is not None else {}
+    judged = labels.judgements(query, ids) if labels is not None else {}
     images = engine.images is not None
     out = []
     for i, (row, rec, image_id) in enumerate(zip(hits.rows.tolist(), records, ids)):
@@ -40,7 +41,9 @@ def result_items(engine: SearchEngine, labels: LabelStore | None, query: str, hi
             attribution=attribution(rec.get("rights_holder"), rec.get("license")),
             thumbnail_url=f"/api/images/{row}/thumbnail" if images else None,
             image_url=f"/api/images/{row}" if images else None,
-            label=judged.get(image_id),
+            label=consensus_of(judged[image_id].values()) if image_id in judged else None,
+            my_label=judged.get(image_id, {}).get(annotator),
+            judgements=judged.get(image_id, {}),
             metadata=rec,
         ))
     return out

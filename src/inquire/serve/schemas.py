@@ -124,7 +124,10 @@ class ResultItem(BaseModel):
     attribution: str = Field(description="Credit line to show wherever the image is shown.")
     thumbnail_url: str | None = Field(description="None when the server has no images root.")
     image_url: str | None
-    label: bool | None = Field(description="This query's judgement of the image: true relevant, false not, null unlabelled.")
+    label: bool | None = Field(description="The consensus of this query's judgements of the image (the majority): true relevant, "
+                                           "false not, null unjudged or tied.")
+    my_label: bool | None = Field(None, description="The caller's own judgement of the image for this query, null if none.")
+    judgements: dict[str, bool] = Field({}, description="Every judgement of the image for this query: annotator → relevant.")
     metadata: dict[str, Any] = Field(description="Every metadata column of the image.")
 
 
@@ -135,6 +138,7 @@ class FeedbackOut(BaseModel):
     n_relevant: int
     n_not_relevant: int
     n_not_in_collection: int = Field(description="Stored labels naming images this collection does not hold (not used).")
+    n_tied: int = Field(0, description="Stored images whose judges are tied (no consensus; not used).")
 
 
 class PhotoOut(BaseModel):
@@ -178,12 +182,25 @@ class LabelRequest(BaseModel):
 
 
 class LabelOut(BaseModel):
+    """One person's judgement; after a change, also what all judgements of the image now add up to."""
+
     query_text: str
     image_id: str
     image_path: str
     relevant: bool
     updated_at: float = Field(description="Unix time of the judgement.")
     row: int | None = Field(None, description="The image's row, if the collection still holds it.")
+    annotator: str = Field(description="Whose judgement it is.")
+    consensus: bool | None = Field(None, description="After a change: the majority of the image's judgements (null: tied).")
+    judgements: dict[str, bool] | None = Field(None, description="After a change: every judgement of the image, annotator → relevant.")
+
+
+class LabelDeleted(BaseModel):
+    """A withdrawn judgement and what the image's remaining judgements add up to."""
+
+    deleted: bool
+    consensus: bool | None
+    judgements: dict[str, bool]
 
 
 class QueryInfoRequest(BaseModel):
@@ -208,8 +225,16 @@ class QueryOut(BaseModel):
     supercategory: str
     category: str
     iconic_group: str
-    n_relevant: int
-    n_not_relevant: int
+    n_relevant: int = Field(description="Images whose consensus is relevant.")
+    n_not_relevant: int = Field(description="Images whose consensus is not relevant.")
+    n_tied: int = Field(description="Images whose judges are tied (no consensus).")
+    annotators: list[str] = Field(description="Everyone who judged an image for this query.")
+
+
+class Me(BaseModel):
+    name: str = Field(description="The account's name (the annotator of its labels); 'local' in single-user mode.")
+    role: Literal["viewer", "labeler", "admin"]
+    via: Literal["single-user", "bearer", "session"] = Field(description="How the request proved who it is.")
 
 
 class InfoResponse(BaseModel):

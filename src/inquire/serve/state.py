@@ -13,21 +13,26 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 
 from ..errors import InquireError
+from .accounts import AccountStore
 from .config import ServeConfig
 from .engine import SearchEngine
 from .labels import LabelStore
+from .ratelimit import RateLimit
 from .uploads import PhotoStore
 
 
 @dataclass
 class ServeState:
-    """The server's configuration, search engine, label store, uploaded photos and page templates."""
+    """The server's configuration, search engine, label store, accounts, uploaded photos, page
+    templates and the label writes' rate limit (None: no limit)."""
 
     config: ServeConfig
     engine: SearchEngine
     labels: LabelStore
+    accounts: AccountStore
     photos: PhotoStore
     templates: Jinja2Templates
+    label_rate: RateLimit | None
 
 
 def _state(request: Request) -> ServeState:

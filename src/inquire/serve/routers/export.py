@@ -1,19 +1,24 @@
-"""Downloads: results and labels as CSV, the labelled set as an INQUIRE-style benchmark."""
+"""Downloads (admins only): results and labels as CSV, the labelled set as an INQUIRE-style benchmark,
+the judges' agreement and the audit log of label changes."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from ...paths import slug
-from ..export import benchmark_frames, benchmark_zip, labels_csv, results_csv
+from ..audit import audit_csv, changes
+from ..auth import ADMIN, Admin
+from ..export import agreement_frame, benchmark_frames, benchmark_zip, labels_csv, results_csv
 from ..schemas import MAX_QUERY_CHARS, ErrorResponse, SearchRequest
 from ..state import State
 from .search import run_search
 
-router = APIRouter(prefix="/api/export", tags=["export"], responses={400: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+router = APIRouter(prefix="/api/export", tags=["export"], dependencies=[Depends(ADMIN)], responses={
+    400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+})
 _CSV = {200: {"content": {"text/csv": {}}, "description": "A CSV file."}}
 
 
@@ -22,13 +27,13 @@ def _download(body: str | bytes, name: str, media_type: str = "text/csv; charset
 
 
 @router.get("/results.csv", response_class=Response, responses=_CSV, summary="A search's results with every metadata column")
-def export_results(req: Annotated[SearchRequest, Query()], state: State) -> Response:
-    result = run_search(state, req)
+def export_results(req: Annotated[SearchRequest, Query()], state: State, who: Admin) -> Response:
+    result = run_search(state, req, who)
     name = req.q or (f"like-{req.like}" if req.like is not None else "photo")
     return _download(results_csv(result.query or "", result.results), f"results-{slug(name)[:60]}.csv")
 
 
-@router.get("/labels.csv", response_class=Response, responses=_CSV, summary="Every judgement with the image's metadata")
+@router.get("/labels.csv", response_class=Response, responses=_CSV, summary="Every judgement (with its annotator) and the image's metadata")
 def export_labels(state: State, query: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS)] = None) -> Response:
     return _download(labels_csv(state.engine, state.labels, query or None), "labels.csv")
 
@@ -50,3 +55,14 @@ def export_annotations(state: State) -> Response:
 def export_benchmark(state: State) -> Response:
     body = benchmark_zip(state.labels, str(state.config.embeddings))
     return _download(body, "benchmark.zip", "application/zip")
+
+
+@router.get("/agreement.csv", response_class=Response, responses=_CSV,
+            summary="How far the judges agreed: Cohen's or Fleiss' kappa per query, overall and per pair of judges")
+def export_agreement(state: State) -> Response:
+    return _download(agreement_frame(state.labels).to_csv(index=False), "agreement.csv")
+
+
+@router.get("/audit.csv", response_class=Response, responses=_CSV, summary="Every change of a judgement: who, when, before, after")
+def export_audit(state: State) -> Response:
+    return _download(audit_csv(changes(state.labels.db)), "audit.csv")

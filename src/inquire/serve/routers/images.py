@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException, Path
 from fastapi.responses import FileResponse
 
+from ..auth import VIEWER
 from ..images import ImageNotFound, media_type
 from ..schemas import ErrorResponse
 from ..state import ServeState, State, row_or_404
 
-router = APIRouter(prefix="/api/images", tags=["images"], responses={404: {"model": ErrorResponse}})
+router = APIRouter(prefix="/api/images", tags=["images"], dependencies=[Depends(VIEWER)],
+                   responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
 Row = Annotated[int, Path(ge=0, description="The image's row in the collection (from a search result).")]
 _IMAGE = {200: {"content": {"image/jpeg": {}}, "description": "The image file."}}
 

@@ -1,10 +1,11 @@
-"""The search page: server-rendered HTML plus one small script (no build step)."""
+"""The search page: server-rendered HTML plus small scripts (no build step), drawn for the caller's role."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from ..auth import Viewer
 from ..schemas import MAX_K, MAX_QUERY_CHARS, SUPERCATEGORIES
 from ..state import State
 
@@ -12,7 +13,7 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request, state: State) -> HTMLResponse:
+def index(request: Request, state: State, who: Viewer) -> HTMLResponse:
     engine = state.engine
     facets = engine.meta.facets()
     return state.templates.TemplateResponse(request, "index.html", {
@@ -25,4 +26,5 @@ def index(request: Request, state: State) -> HTMLResponse:
         "max_k": MAX_K,
         "max_query": MAX_QUERY_CHARS,
         "supercategories": SUPERCATEGORIES,
-    })
+        "who": who,
+    }, headers={"Cache-Control": "no-store"})

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from ..auth import VIEWER, Identity, Viewer
 from ..engine import Query as EngineQuery
 from ..feedback import LabelRows
 from ..present import result_items
@@ -28,21 +29,22 @@ from ..state import ServeState, State, row_or_404
 from ..uploads import UploadError
 
 PHOTOS_PATH = "/api/photos"
-router = APIRouter(prefix="/api", tags=["search"], responses={
-    400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(VIEWER)], responses={
+    400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
 })
 
 
-def run_search(state: ServeState, req: SearchRequest) -> SearchResponse:
-    """Search, then attach display fields and this query's labels to each result."""
+def run_search(state: ServeState, req: SearchRequest, who: Identity) -> SearchResponse:
+    """Search, then attach display fields and this query's judgements (everyone's, the consensus, ``who``'s) to each result."""
     engine = state.engine
-    query, n_not_in_collection = _query(state, req)
+    query, labelled = _query(state, req)
     hits = engine.search(query, req.k, req, rerank=req.rerank, rerank_from=req.rerank_from)
     start = time.perf_counter()
-    results = result_items(engine, state.labels if req.q else None, req.q or "", hits)
+    results = result_items(engine, state.labels if req.q else None, req.q or "", hits, who.name)
     timings = {**hits.timings_ms, "present": 1e3 * (time.perf_counter() - start)}
     timings["total"] += timings["present"]
-    feedback = FeedbackOut(**hits.feedback, n_not_in_collection=n_not_in_collection) if hits.feedback is not None else None
+    feedback = (FeedbackOut(**hits.feedback, n_not_in_collection=labelled.not_in_collection, n_tied=labelled.tied)
+                if hits.feedback is not None else None)
     return SearchResponse(
         query=req.q, like=req.like, photo=req.photo, feedback=feedback, k=req.k, rerank=req.rerank,
         n_images=engine.n_images, n_allowed=hits.n_allowed, timings_ms={k: round(v, 2) for k, v in timings.items()},
@@ -50,9 +52,9 @@ def run_search(state: ServeState, req: SearchRequest) -> SearchResponse:
     )
 
 
-def _query(state: ServeState, req: SearchRequest) -> tuple[EngineQuery, int]:
-    """The engine's query for a request (the uploaded photo looked up, the labels gathered), and how
-    many stored labels name images outside the collection."""
+def _query(state: ServeState, req: SearchRequest) -> tuple[EngineQuery, LabelRows]:
+    """The engine's query for a request (the uploaded photo looked up, the labels gathered: the
+    consensus of each stored image, ties counted), and the labels that could not be used."""
     photo = None
     if req.photo is not None:
         found = state.photos.get(req.photo)
@@ -64,7 +66,7 @@ def _query(state: ServeState, req: SearchRequest) -> tuple[EngineQuery, int]:
     labelled = LabelRows()
     if req.refine:
         if req.q is not None:
-            labelled.add_ids(state.engine.meta, ((lab.image_id, lab.relevant) for lab in state.labels.labels(req.q)))
+            labelled.add_ids(state.engine.meta, ((c.image_id, c.relevant) for c in state.labels.consensus(req.q)))
         for item in getattr(req, "labels", ()):
             labelled.relevant[row_or_404(state, item.row)] = item.relevant
     relevant, not_relevant = labelled.split()
@@ -72,7 +74,7 @@ def _query(state: ServeState, req: SearchRequest) -> tuple[EngineQuery, int]:
         text=req.q, like=req.like, photo=photo, text_weight=req.text_weight, like_weight=req.like_weight,
         photo_weight=req.photo_weight, feedback=req.feedback_method if req.refine else None,
         relevant=relevant, not_relevant=not_relevant, feedback_weights=req.feedback_weights(),
-    ), labelled.not_in_collection
+    ), labelled
 
 
 def _json(response: SearchResponse) -> Response:
@@ -82,18 +84,18 @@ def _json(response: SearchResponse) -> Response:
 
 
 @router.post("/search", response_model=SearchResponse, summary="Search by text, image or photo (JSON body)")
-def search_post(req: SearchBody, state: State) -> Response:
+def search_post(req: SearchBody, state: State, who: Viewer) -> Response:
     """Rank the collection's images by similarity to the query among those passing the filters.
 
     ``refine`` re-ranks with the query moved by this query's stored labels and any ``labels`` sent.
     """
-    return _json(run_search(state, req))
+    return _json(run_search(state, req, who))
 
 
 @router.get("/search", response_model=SearchResponse, summary="Search (query parameters)")
-def search_get(req: Annotated[SearchRequest, Query()], state: State) -> Response:
+def search_get(req: Annotated[SearchRequest, Query()], state: State, who: Viewer) -> Response:
     """The same search as ``POST /api/search``, with the fields as query parameters (shareable URLs)."""
-    return _json(run_search(state, req))
+    return _json(run_search(state, req, who))
 
 
 @router.post(PHOTOS_PATH.removeprefix("/api"), response_model=PhotoOut, status_code=201, summary="Upload a photo to search with",

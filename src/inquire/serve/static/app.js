@@ -79,7 +79,8 @@ function render(data) {
   const t = data.timings_ms;
   const fb = data.feedback;
   const refined = fb ? ` · refined (${fb.method}) with ${fb.n_relevant} relevant and ${fb.n_not_relevant} not relevant` +
-    (fb.n_not_in_collection ? `, ${fb.n_not_in_collection} labels of images not in this collection unused` : "") : "";
+    (fb.n_not_in_collection ? `, ${fb.n_not_in_collection} labels of images not in this collection unused` : "") +
+    (fb.n_tied ? `, ${fb.n_tied} images with tied judges unused` : "") : "";
   $("status").textContent = `${data.results.length} results for ${describe(data)} among ${data.n_allowed.toLocaleString()} of ${data.n_images.toLocaleString()} images` +
     refined + ` · ${Math.round(t.total)} ms (text ${Math.round(t.encode)}, search ${Math.round(t.search)}${data.rerank ? ", rerank " + Math.round(t.rerank) : ""})`;
   const list = $("results");
@@ -146,26 +147,35 @@ function card(item) {
   }
   node.querySelector(".label-buttons").hidden = !current;
   node.querySelector("button.more-like").addEventListener("click", () => moreLikeThis(item.row));
-  showLabel(node, item.label);
+  showLabel(node, item.label, item.my_label, item.judgements);
   return node;
 }
 
-function showLabel(node, value) {
-  node.classList.toggle("is-relevant", value === true);
-  node.classList.toggle("is-not-relevant", value === false);
-  node.querySelector(".relevant").setAttribute("aria-pressed", String(value === true));
-  node.querySelector(".not-relevant").setAttribute("aria-pressed", String(value === false));
+// The card shows the consensus (the majority of all judges), the buttons the signed-in person's own
+// judgement, and a line with the others' judgements, marked where the judges disagree.
+function showLabel(node, consensus, mine, judgements) {
+  node.classList.toggle("is-relevant", consensus === true);
+  node.classList.toggle("is-not-relevant", consensus === false);
+  node.querySelector(".relevant").setAttribute("aria-pressed", String(mine === true));
+  node.querySelector(".not-relevant").setAttribute("aria-pressed", String(mine === false));
+  const votes = Object.values(judgements);
+  const disagree = votes.includes(true) && votes.includes(false);
+  const others = Object.entries(judgements).filter(([name]) => name !== document.body.dataset.user);
+  node.classList.toggle("disagree", disagree);
+  node.querySelector(".judgements").textContent = others.length === 0 ? "" :
+    (disagree ? (consensus === null ? "Judges disagree, tied: no consensus · " : "Judges disagree · ") : "") +
+    others.map(([name, relevant]) => `${name}: ${relevant ? "relevant" : "not relevant"}`).join(" · ");
 }
 
 async function label(node, row, relevant) {
   const pressed = node.querySelector(relevant ? ".relevant" : ".not-relevant").getAttribute("aria-pressed") === "true";
   try {
     if (pressed) {
-      await api("DELETE", "/api/labels?" + new URLSearchParams({ query: current, row }).toString());
-      showLabel(node, null);
+      const left = await api("DELETE", "/api/labels?" + new URLSearchParams({ query: current, row }).toString());
+      showLabel(node, left.consensus, null, left.judgements);
     } else {
       const saved = await api("PUT", "/api/labels", { query: current, row, relevant });
-      showLabel(node, saved.relevant);
+      showLabel(node, saved.consensus, saved.relevant, saved.judgements);
     }
     showError("");
   } catch (err) {
