@@ -25,7 +25,8 @@ from .schemas import ResultItem
 ANNOTATION_COLUMNS = ["query_id", "image_id", "image_path"]
 #: Appended to metadata paths in annotations, as in the published file; Fullrank strips it again.
 ANNOTATION_EXTENSION = ".jpg"
-_SHOWN = ["species", "place", "attribution"]  # derived columns; date and group are in the metadata
+#: Derived columns; the date, coordinates, site ids and group are in the metadata columns too.
+_SHOWN = ["species", "time", "month", "hour", "place", "site", "attribution"]
 
 
 def results_csv(query: str, items: list[ResultItem]) -> str:
