@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..errors import InquireError
-from .config import ServeConfig
+from .config import ServeConfig, tile_origin
 from .engine import SearchEngine
 from .guards import GuardMiddleware
 from .labels import LabelStore
@@ -53,7 +53,8 @@ def create_app(config: ServeConfig, engine: SearchEngine | None = None) -> FastA
         responses={400: {"description": "A request the collection cannot answer (unknown taxon, reranker …)"}},
     )
     app.state.serve = state
-    app.add_middleware(GuardMiddleware, allowed_hosts=config.allowed_hosts, body_limits={search.PHOTOS_PATH: MAX_UPLOAD})
+    app.add_middleware(GuardMiddleware, allowed_hosts=config.allowed_hosts, body_limits={search.PHOTOS_PATH: MAX_UPLOAD},
+                       img_sources=(tile_origin(config.tiles),) if config.tiles else ())
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in (pages.router, search.router, images.router, labels.router, export.router):
         app.include_router(router)

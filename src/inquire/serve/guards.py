@@ -6,7 +6,8 @@
   before it is read into memory. A path given its own limit (the photo upload) gets that limit
   instead, and only that path.
 * Pages and API answers carry headers that keep browsers from sniffing types, framing the page or
-  running scripts from anywhere but the server itself.
+  running scripts from anywhere but the server itself; images load from the server itself and
+  from the map tile server the operator configured, nowhere else.
 """
 
 from __future__ import annotations
@@ -16,12 +17,20 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 64 * 1024
-_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'"),
-]
+
+
+def security_headers(img_sources: tuple[str, ...] = ()) -> list[tuple[bytes, bytes]]:
+    """The headers of every answer; ``img_sources`` are origins images may also load from (map tiles)."""
+    images = " ".join(("'self'", "data:", *img_sources))
+    return [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"content-security-policy", f"default-src 'self'; img-src {images}; object-src 'none'; frame-ancestors 'none'".encode()),
+    ]
+
+
+_HEADERS = security_headers()  # of refusals, which carry no page
 
 
 class _TooLarge(Exception):
@@ -31,11 +40,14 @@ class _TooLarge(Exception):
 class GuardMiddleware:
     """ASGI middleware applying the guards above; ``allowed_hosts`` None accepts any Host.
 
-    ``body_limits`` maps exact request paths to their own body limit (bytes).
+    ``body_limits`` maps exact request paths to their own body limit (bytes); ``img_sources``
+    are origins (besides the server) that pages may load images from.
     """
 
-    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...] | None = None, body_limits: dict[str, int] | None = None):
+    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...] | None = None, body_limits: dict[str, int] | None = None,
+                 img_sources: tuple[str, ...] = ()):
         self.app = app
+        self.headers = security_headers(img_sources)
         self.allowed_hosts = {h.lower() for h in allowed_hosts} if allowed_hosts is not None else None
         self.body_limits = dict(body_limits or {})
 
@@ -75,7 +87,7 @@ class GuardMiddleware:
                 return
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = list(message.get("headers", [])) + _HEADERS
+                message["headers"] = list(message.get("headers", [])) + self.headers
             await send(message)
 
         try:

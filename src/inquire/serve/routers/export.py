@@ -1,7 +1,9 @@
-"""Downloads: results and labels as CSV, the labelled set as an INQUIRE-style benchmark."""
+"""Downloads: results and labels as CSV, the labelled set as an INQUIRE-style benchmark, a query's
+labelled-relevant images as Darwin Core occurrences and GeoJSON."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -9,16 +11,17 @@ from fastapi.responses import Response
 
 from ...paths import slug
 from ..export import benchmark_frames, benchmark_zip, labels_csv, results_csv
+from ..occurrences import Occurrences, dwc_csv, geojson, occurrences, relevant_judges
 from ..schemas import MAX_QUERY_CHARS, ErrorResponse, SearchRequest
-from ..state import State
+from ..state import ServeState, State
 from .search import run_search
 
 router = APIRouter(prefix="/api/export", tags=["export"], responses={400: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
 _CSV = {200: {"content": {"text/csv": {}}, "description": "A CSV file."}}
 
 
-def _download(body: str | bytes, name: str, media_type: str = "text/csv; charset=utf-8") -> Response:
-    return Response(body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+def _download(body: str | bytes, name: str, media_type: str = "text/csv; charset=utf-8", headers: dict | None = None) -> Response:
+    return Response(body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"', **(headers or {})})
 
 
 @router.get("/results.csv", response_class=Response, responses=_CSV, summary="A search's results with every metadata column")
@@ -50,3 +53,27 @@ def export_annotations(state: State) -> Response:
 def export_benchmark(state: State) -> Response:
     body = benchmark_zip(state.labels, str(state.config.embeddings))
     return _download(body, "benchmark.zip", "application/zip")
+
+
+QueryParam = Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="The query whose labelled-relevant images to export.")]
+_NOT_IN_COLLECTION = "X-Inquire-Not-In-Collection"
+
+
+def _occurrences(state: ServeState, query: str) -> Occurrences:
+    relevant = relevant_judges(state.labels, query)
+    return occurrences(state.engine.meta, relevant, query, state.config.dataset_name())
+
+
+@router.get("/occurrences.csv", response_class=Response, summary="A query's labelled-relevant images as Darwin Core occurrences",
+            responses={200: {"content": {"text/csv": {}}, "description": f"A Darwin Core occurrence CSV; the {_NOT_IN_COLLECTION} "
+                                                                         "header counts relevant images this collection does not hold."}})
+def export_occurrences(state: State, query: QueryParam) -> Response:
+    occ = _occurrences(state, query)
+    return _download(dwc_csv(occ), f"occurrences-{slug(query)[:60]}.csv", headers={_NOT_IN_COLLECTION: str(len(occ.not_in_collection))})
+
+
+@router.get("/occurrences.geojson", response_class=Response, summary="A query's labelled-relevant images as GeoJSON (RFC 7946)",
+            responses={200: {"content": {"application/geo+json": {}}, "description": "A FeatureCollection of Points [longitude, latitude]."}})
+def export_occurrences_geojson(state: State, query: QueryParam) -> Response:
+    body = json.dumps(geojson(_occurrences(state, query)), ensure_ascii=False)
+    return _download(body, f"occurrences-{slug(query)[:60]}.geojson", "application/geo+json")
