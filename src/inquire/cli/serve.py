@@ -175,13 +175,11 @@ def occurrences(
     dataset: DatasetOpt = None,
 ) -> None:
     """Write a query's labelled-relevant images as Darwin Core occurrences (CSV) or GeoJSON, as the app's exports do."""
-    import json
-
     from ..data.embedding_folder import EmbeddingFolder
     from ..serve import ServeConfig
     from ..serve.labels import LabelStore
     from ..serve.metadata import Metadata, load_table
-    from ..serve.occurrences import dwc_csv, geojson
+    from ..serve.occurrences import dwc_csv, geojson_text
     from ..serve.occurrences import occurrences as find_occurrences
     from ..serve.occurrences import relevant_judges
 
@@ -202,7 +200,7 @@ def occurrences(
     meta = Metadata(load_table(EmbeddingFolder(embeddings)))
     occ = find_occurrences(meta, relevant, text, config.dataset_name())
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(dwc_csv(occ) if kind == "csv" else json.dumps(geojson(occ), ensure_ascii=False), encoding="utf-8")
+    out.write_text(dwc_csv(occ) if kind == "csv" else geojson_text(occ), encoding="utf-8")
     unplaced = sum(rec["decimalLatitude"] is None for rec in occ.records)
     console.print(f"{len(occ.records)} occurrences of “{text}” ({unplaced} without coordinates) written to {out}")
     if occ.not_in_collection:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ..errors import InquireError
 from .clauses import Clause, clause_mask
-from .clock import NO_HOUR
+from .clock import wanted_bits
 from .metadata import NO_DAY, Metadata
 
 _EPOCH = dt.date(1970, 1, 1)
@@ -185,24 +185,20 @@ def _box_mask(meta: Metadata, f: Filters) -> np.ndarray:
 
 
 def _months_mask(meta: Metadata, wanted: list[int]) -> np.ndarray:
-    """A lookup of each row's month byte in a 13-entry table (0, unknown, is never wanted)."""
-    if meta.month is None:
+    """Rows whose month bit is among ``wanted``'s (rows without a date have none)."""
+    if meta.month_bits is None:
         raise InquireError("This collection's metadata has no date column; drop the months filter.")
-    table = np.zeros(256, dtype=bool)
-    table[wanted] = True
-    return table[meta.month]
+    return (meta.month_bits & wanted_bits(wanted, np.uint16)) != 0
 
 
 def _hours_mask(meta: Metadata, first: int | None, last: int | None) -> np.ndarray:
     """Rows whose clock hour lies in [first, last] (wrapping past midnight when first > last)."""
-    if meta.hour is None or not (meta.hour != NO_HOUR).any():
+    if meta.hour_bits is None or not meta.facets()["n_with_hour"]:
         raise InquireError("This collection's dates carry no clock time (or there is no date column); drop the hour filters.")
     first = 0 if first is None else first
     last = 23 if last is None else last
-    hours = np.arange(24)
-    table = np.zeros(256, dtype=bool)  # NO_HOUR (255) stays False
-    table[:24] = (hours >= first) & (hours <= last) if first <= last else (hours >= first) | (hours <= last)
-    return table[meta.hour]
+    hours = range(first, last + 1) if first <= last else [*range(first, 24), *range(0, last + 1)]
+    return (meta.hour_bits & wanted_bits(hours, np.uint32)) != 0
 
 
 def _site_mask(meta: Metadata, site: str) -> np.ndarray:

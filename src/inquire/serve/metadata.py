@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 
 from ..errors import InquireError
 from ..paths import cache_root
-from .clock import NO_HOUR, hours, months
+from .clock import NO_HOUR, NO_MONTH, as_bits, hours, months
 
 if TYPE_CHECKING:
     from ..data.embedding_folder import EmbeddingFolder
@@ -97,12 +97,16 @@ class Coded:
             hits = self.lower.get(key)
         if hits is None or not len(hits):
             return None
-        return self.rows_with(hits)
+        return self._rows_with(hits)
 
-    def rows_with(self, codes: np.ndarray | list[int]) -> np.ndarray:
-        """Rows whose code is one of ``codes``: one table lookup per row (-1, missing, reads the extra False)."""
+    def _rows_with(self, codes: np.ndarray | list[int]) -> np.ndarray:
+        """Rows whose code is one of ``codes``: a comparison per code (vectorised, about 1 ms at five
+        million rows), or for many codes one lookup per row in a table (-1, missing, reads its extra False)."""
+        codes = np.asarray(codes, dtype=np.int64)
+        if len(codes) <= 8:
+            return np.logical_or.reduce([self.codes == c for c in codes])
         table = np.zeros(len(self.dictionary) + 1, dtype=bool)
-        table[np.asarray(codes, dtype=np.int64)] = True
+        table[codes] = True
         return table[self.codes]
 
     def counts(self) -> dict[str, int]:
@@ -152,6 +156,8 @@ class Metadata:
         self.taxonomy = {level: Coded.from_column(table[level]) for level in TAXONOMY_LEVELS if level in names}
         self.month = months(self.day, NO_DAY) if self.day is not None else None
         self.hour = hours(table[self.date_column], self.day != NO_DAY) if self.day is not None else None
+        self.month_bits = as_bits(self.month, NO_MONTH, np.uint16) if self.month is not None else None
+        self.hour_bits = as_bits(self.hour, NO_HOUR, np.uint32) if self.hour is not None else None
         self.sites = {c: Coded.from_column(table[c]) for c in SITE_COLUMNS if c in names}
         self._values: dict[str, Coded | Numbers | Flags] = {}
         self._values_lock = threading.Lock()

@@ -24,6 +24,7 @@ those who judged it relevant; empty where unknown) and return text or a dict.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -112,6 +113,11 @@ def geojson(occ: Occurrences) -> dict:
     }
 
 
+def geojson_text(occ: Occurrences) -> str:
+    """:func:`geojson` as UTF-8 JSON text (strict: no NaN can slip in as a bare token)."""
+    return json.dumps(geojson(occ), ensure_ascii=False, allow_nan=False)
+
+
 def _record(meta: Metadata, row: int, rec: dict, judges: list[str], query: str, dataset: str) -> dict[str, Any]:
     image_id = str(rec[meta.id_column])
     lat, lon = clean_number(rec, meta.latitude_column), clean_number(rec, meta.longitude_column)
@@ -134,7 +140,7 @@ def _record(meta: Metadata, row: int, rec: dict, judges: list[str], query: str, 
         "decimalLatitude": lat,
         "decimalLongitude": lon,
         "geodeticDatum": "EPSG:4326" if lat is not None else None,
-        "coordinateUncertaintyInMeters": uncertainty if uncertainty is not None and uncertainty > 0 else None,
+        "coordinateUncertaintyInMeters": uncertainty if lat is not None and uncertainty is not None and uncertainty > 0 else None,
         "minimumElevationInMeters": altitude,
         "maximumElevationInMeters": altitude,
         "locationID": clean_text(rec.get("location_id")),

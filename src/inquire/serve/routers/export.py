@@ -3,15 +3,15 @@ labelled-relevant images as Darwin Core occurrences and GeoJSON."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from ...data.queries import normalize_text
 from ...paths import slug
 from ..export import benchmark_frames, benchmark_zip, labels_csv, results_csv
-from ..occurrences import Occurrences, dwc_csv, geojson, occurrences, relevant_judges
+from ..occurrences import Occurrences, dwc_csv, geojson_text, occurrences, relevant_judges
 from ..schemas import MAX_QUERY_CHARS, ErrorResponse, SearchRequest
 from ..state import ServeState, State
 from .search import run_search
@@ -60,8 +60,8 @@ _NOT_IN_COLLECTION = "X-Inquire-Not-In-Collection"
 
 
 def _occurrences(state: ServeState, query: str) -> Occurrences:
-    relevant = relevant_judges(state.labels, query)
-    return occurrences(state.engine.meta, relevant, query, state.config.dataset_name())
+    text = normalize_text(query)  # the form labels are kept under
+    return occurrences(state.engine.meta, relevant_judges(state.labels, text), text, state.config.dataset_name())
 
 
 @router.get("/occurrences.csv", response_class=Response, summary="A query's labelled-relevant images as Darwin Core occurrences",
@@ -75,5 +75,4 @@ def export_occurrences(state: State, query: QueryParam) -> Response:
 @router.get("/occurrences.geojson", response_class=Response, summary="A query's labelled-relevant images as GeoJSON (RFC 7946)",
             responses={200: {"content": {"application/geo+json": {}}, "description": "A FeatureCollection of Points [longitude, latitude]."}})
 def export_occurrences_geojson(state: State, query: QueryParam) -> Response:
-    body = json.dumps(geojson(_occurrences(state, query)), ensure_ascii=False)
-    return _download(body, f"occurrences-{slug(query)[:60]}.geojson", "application/geo+json")
+    return _download(geojson_text(_occurrences(state, query)), f"occurrences-{slug(query)[:60]}.geojson", "application/geo+json")
