@@ -22,7 +22,9 @@ over loopback HTTP, every request carrying a query text that server has not seen
 6. for the code under test only (issue 18): a text query with the months + hours + box filters
    together (the same filter each time, and a new box each time over the same months and hours),
    and the map and timeline data of ``POST /api/overview`` for k = 1,000 with labelled-relevant
-   images (the server's own ``overview`` time, and the whole request).
+   images (the server's own ``overview`` time, and the whole request); and, in this process on the
+   collection's metadata alone, what the filter columns cost to load, each filter's mask, and the
+   map and timeline data.
 
 The metadata carries place and time as ``inquire embed`` writes them (metadata contract of issue
 18): a local capture time with its offset (``2016-07-04T21:37:12-05:00``), a site
@@ -314,6 +316,52 @@ def place_and_time(base: str, texts: list[str], args) -> dict:
             "overview_filtered": overview, "overview_unfiltered": overview_all}
 
 
+def filters_in_process(collection: Path, repeat: int = 7) -> dict:
+    """Issue 18's filter and map costs on the collection's metadata, without a server (median ms of ``repeat``)."""
+    from inquire.data.embedding_folder import EmbeddingFolder
+    from inquire.serve.filters import Filters, build_mask
+    from inquire.serve.metadata import Metadata, load_table
+    from inquire.serve.overview import points, spread
+
+    def median_ms(fn) -> float:
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            fn()
+            times.append(1e3 * (time.perf_counter() - start))
+        return round(float(np.median(times)), 2)
+
+    table = load_table(EmbeddingFolder(collection))
+    start = time.perf_counter()
+    meta = Metadata(table)
+    out = {"metadata_load_s": round(time.perf_counter() - start, 2)}
+    place_time = Filters(**FILTER_PLACE_TIME)
+    out["mask_place_time_ms"] = median_ms(lambda: build_mask(meta, place_time))
+    kept: dict = {}
+    build_mask(meta, place_time, lambda key, compute: kept.setdefault(key, compute()))
+    boxes = iter(range(10**6))
+    out["mask_new_box_ms"] = median_ms(lambda: build_mask(
+        meta, Filters(**{**FILTER_PLACE_TIME, "lon_min": -130.0 + next(boxes) * 0.5}),
+        lambda key, compute: kept[key] if key in kept else compute()))
+    for name, f in (("months", {"months": [6, 7, 8]}), ("hours", {"hour_from": 20, "hour_to": 5}),
+                    ("box", {k: FILTER_PLACE_TIME[k] for k in ("lat_min", "lat_max", "lon_min", "lon_max")}),
+                    ("site", {"site": "Camera site 17"}), ("where", {"where": ["location_id=S00017"]})):
+        out[f"mask_{name}_ms"] = median_ms(lambda f=f: build_mask(meta, Filters(**f)))
+    rng = np.random.default_rng(0)
+    results = rng.choice(meta.n_rows, min(OVERVIEW_K, meta.n_rows), replace=False)
+    labelled = [str(v) for v in rng.choice(meta.n_rows, OVERVIEW_RELEVANT, replace=False)]
+    start = time.perf_counter()
+    meta.rows_of(labelled)
+    out["rows_of_unseen_ids_ms"] = round(1e3 * (time.perf_counter() - start), 1)
+
+    def overview() -> None:
+        relevant = np.fromiter(meta.rows_of(labelled).values(), dtype=np.int64)
+        spread(meta, results), spread(meta, relevant), points(meta, results, relevant)
+
+    out["overview_data_ms"] = median_ms(overview)
+    return out
+
+
 def report_place_and_time(cur: dict) -> None:
     """Issue 18's figures (current code only: the baseline has none of these filters)."""
     rows = [("months+hours+box, p50 ms", cur["latency_place_time"], "p50_ms", "<= 60"),
@@ -329,6 +377,7 @@ def report_place_and_time(cur: dict) -> None:
     pt = cur["latency_place_time"]
     print(f"months+hours+box: {100 * pt['allowed_fraction']:.3f} % of rows allowed; server p50 per stage {pt['server_p50_ms']}; "
           f"new box: {cur['latency_place_time_new_box']['server_p50_ms']}")
+    print(f"in this process, on the metadata alone (ms unless noted): {cur.get('in_process')}")
     print(f"map+timeline (filtered) server p50 per stage {cur['overview_filtered']['server_p50_ms']}, "
           f"response {cur['overview_filtered']['response_kb']} KB; unfiltered {cur['overview_unfiltered']['server_p50_ms']}, "
           f"{cur['overview_unfiltered']['response_kb']} KB")
@@ -406,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.prepare_only:
         return 0
     texts = query_texts()
+    in_process = filters_in_process(collection)
+    print(f"filters and map data in this process: {in_process}", flush=True)
     results: dict = {"n": args.n, "dim": args.dim, "k": args.k, "cpus": os.cpu_count(), "model": model, "index": str(index),
                      "filter_5pct": FILTER_5PCT, "filter_place_time": FILTER_PLACE_TIME, "baseline_ref": args.baseline}
     serve_args = ["--embeddings", str(collection), "--model", model, "--device", "cpu", "--index", str(index),
@@ -420,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
               f"5 % filter p50 {r['latency_filter_5pct']['p50_ms']} ms; {r['throughput']['clients']} clients "
               f"{r['throughput']['requests_per_s']}/s, p95 {r['throughput']['p95_ms']} ms, {r['throughput']['errors']} errors; "
               f"start-up {r['startup_s']} s; RssAnon {r['server_rss_anon_gb']} GB", flush=True)
+    results["current"]["in_process"] = in_process
     results["load_average"] = os.getloadavg()
     if "baseline" in results:
         report(results)

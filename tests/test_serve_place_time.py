@@ -134,6 +134,13 @@ def test_time_and_site_filters_need_their_columns():
         build_mask(undated, Filters(months=[1]))
 
 
+def test_a_box_never_holds_an_image_missing_either_coordinate():
+    nan = float("nan")
+    meta_ = Metadata(pa.table({"image_path": list("abcd"), "latitude": [10.0, nan, 10.0, 50.0], "longitude": [20.0, 20.0, nan, 20.0]}))
+    assert build_mask(meta_, Filters(lat_min=0.0, lat_max=40.0)).tolist() == [True, False, False, False]
+    assert build_mask(meta_, Filters(lon_min=170.0, lon_max=25.0)).tolist() == [True, False, False, True]
+
+
 @pytest.mark.parametrize("f, message", [
     ({"months": "13"}, "'13' is not a month (1-12)"),
     ({"months": "summer"}, "'summer' is not a month"),
@@ -299,3 +306,28 @@ def test_search_cli_reports_bad_place_and_time_filters(serve_collection, args, m
     result = CliRunner().invoke(app, ["search", "x", "--embeddings", str(serve_collection.embeddings),
                                       "--model", serve_collection.model, *args], terminal_width=250)
     assert isinstance(result.exception, InquireError) and message in str(result.exception)  # main() prints it, exit 2
+
+
+def test_a_collection_without_place_or_time_says_so(engine, tmp_path):  # noqa: F811
+    """Metadata with image paths alone: no map or timeline on the page, filters that say what is missing,
+    results and map data that count what cannot be placed or dated."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from inquire.serve import ServeConfig, create_app
+
+    bare = tmp_path / "bare"
+    shutil.copytree(engine.config.embeddings, bare)
+    for f in sorted((bare / "metadata").glob("*.parquet")):
+        pq.write_table(pq.read_table(f, columns=["image_path"]), f)
+    config = ServeConfig(embeddings=bare, model=engine.config.model, labels=tmp_path / "labels.sqlite")
+    with TestClient(create_app(config)) as client:
+        page = client.get("/").text
+        assert 'id="where-when"' not in page and 'id="months"' not in page and 'id="where"' in page
+        r = client.post("/api/search", json={"q": QUERY, "months": [6]})
+        assert r.status_code == 400 and "no date column" in r.json()["error"]
+        item = client.post("/api/search", json={"q": QUERY, "k": 1}).json()["results"][0]
+        assert (item["date"], item["time"], item["month"], item["hour"], item["site"]) == (None,) * 5
+        body = client.post("/api/overview", json={"q": QUERY, "k": 10}).json()
+        assert body["points"] == [] and body["results"]["n_placed"] == 0 and body["results"]["n_without_month"] == 10

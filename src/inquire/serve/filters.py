@@ -236,18 +236,22 @@ def _closest(name: str, candidates: list[list[str]]) -> list[str]:
 
 
 def _box(lat: np.ndarray, lon: np.ndarray, f: Filters) -> np.ndarray:
-    """Rows inside the box; rows without coordinates (NaN) never are."""
-    mask = ~(np.isnan(lat) | np.isnan(lon))
-    if f.lat_min is not None:
-        mask &= lat >= f.lat_min
-    if f.lat_max is not None:
-        mask &= lat <= f.lat_max
+    """Rows inside the box; rows without coordinates (NaN) never are.
+
+    NaN fails every comparison, so only a coordinate with no edge given needs its own NaN test.
+    """
     west, east = f.lon_min, f.lon_max
+    tests = [lat >= f.lat_min if f.lat_min is not None else None, lat <= f.lat_max if f.lat_max is not None else None]
     if west is not None and east is not None and west > east:  # across the antimeridian
-        mask &= (lon >= west) | (lon <= east)
+        tests.append((lon >= west) | (lon <= east))
     else:
-        if west is not None:
-            mask &= lon >= west
-        if east is not None:
-            mask &= lon <= east
+        tests += [lon >= west if west is not None else None, lon <= east if east is not None else None]
+    if f.lat_min is None and f.lat_max is None:
+        tests.append(~np.isnan(lat))
+    if west is None and east is None:
+        tests.append(~np.isnan(lon))
+    tests = [t for t in tests if t is not None]
+    mask = tests[0]
+    for t in tests[1:]:
+        mask &= t
     return mask

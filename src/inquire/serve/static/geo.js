@@ -196,6 +196,7 @@
   }
 
   function drawTimeline(data) {
+    if (!$("timeline")) return; // a collection without dates
     const chosen = months(), hours = hourRange();
     bars($("month-bars"), "month", MONTHS, data.results.months, data.relevant.months,
       (i) => chosen.includes(i + 1), clickMonth);
@@ -210,6 +211,7 @@
 
   // ``fit``: frame the placed points (a new search), or keep the view (a label changed a colour).
   async function update(body, fit = true) {
+    if (!$("where-when")) return; // a collection with neither coordinates nor dates
     const request = { ...body, k: OVERVIEW_K };
     delete request.rerank; // the map and timeline show the first stage
     delete request.rerank_from;
