@@ -4,12 +4,14 @@ the search, a label turns a marker into a labelled-relevant one."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import httpx
 import numpy as np
 import pytest
+from test_serve_collection import serve_collection  # noqa: F401  (shared session fixture)
 from test_serve_live import REPO, _report, _until, browser, server  # noqa: F401  (shared fixtures and helpers)
 from test_serve_place_time import _clock
-from test_serve_collection import serve_collection  # noqa: F401  (shared session fixture)
 
 QUERY = "a heron hunting at dawn"
 SCREENSHOT = REPO / "runs" / "screenshots" / "serve_map_timeline.png"
@@ -48,13 +50,9 @@ def test_map_and_timeline_show_and_filter_the_results(server, browser, serve_col
     meta = serve_collection.metadata
     month, hour = _clock(meta)
     page = browser.new_page(viewport={"width": 1280, "height": 1100})
-    page.set_default_timeout(30_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(base + "/")
-    page.fill("#q", QUERY)
-    page.fill("#k", "24")
-    page.click("#search-button")
+    page.goto(base + "/?" + urlencode({"q": QUERY, "k": 24}))  # a shared search's address runs it
 
     # markers: one per placed result of the first stage's top 1000 (all 72 here), where the metadata places them
     overview = httpx.post(base + "/api/overview", json={"q": QUERY}).json()
