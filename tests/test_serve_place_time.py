@@ -331,3 +331,18 @@ def test_a_collection_without_place_or_time_says_so(engine, tmp_path):  # noqa: 
         assert (item["date"], item["time"], item["month"], item["hour"], item["site"]) == (None,) * 5
         body = client.post("/api/overview", json={"q": QUERY, "k": 10}).json()
         assert body["points"] == [] and body["results"]["n_placed"] == 0 and body["results"]["n_without_month"] == 10
+
+
+def test_a_tile_server_is_offered_to_the_map_and_admitted_by_the_page_policy(engine, tmp_path):  # noqa: F811
+    from inquire.serve import ServeConfig, create_app
+
+    config = ServeConfig(embeddings=engine.config.embeddings, model=engine.config.model, labels=tmp_path / "labels.sqlite",
+                         tiles="https://{s}.tile.example.org/{z}/{x}/{y}.png", tiles_attribution="© Example <b>maps</b>")
+    with TestClient(create_app(config, engine=engine)) as client:
+        page = client.get("/")
+        assert 'data-tiles="https://{s}.tile.example.org/{z}/{x}/{y}.png"' in page.text
+        assert 'data-tiles-attribution="© Example &lt;b&gt;maps&lt;/b&gt;"' in page.text  # text, never markup
+        assert "img-src 'self' data: https://*.tile.example.org;" in page.headers["content-security-policy"]
+    for bad in ("ftp://tiles.example.org/{z}/{x}/{y}.png", "https://tiles.example.org/map.png", "https://a b/{z}/{x}/{y}"):
+        with pytest.raises(InquireError, match="give an http\\(s\\) tile URL template"):
+            ServeConfig(embeddings=engine.config.embeddings, model=None, tiles=bad)

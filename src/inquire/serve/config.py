@@ -64,7 +64,6 @@ class ServeConfig:
         return Path(platformdirs.user_data_dir("inquire")) / "labels" / f"{slug(folder.name)}-{digest}.sqlite"
 
 
-
 _HOST = re.compile(r"^(\{s\}\.)?[A-Za-z0-9.-]+(:\d+)?$")
 
 
