@@ -29,7 +29,7 @@ from .metadata import NO_DAY, Metadata
 _EPOCH = dt.date(1970, 1, 1)
 MAX_WHERE = 20
 MAX_CLAUSE_CHARS = 300
-_MONTH_RANGE = re.compile(r"^\s*(\d{1,2})\s*(?:-\s*(\d{1,2})\s*)?$")
+_MONTH_RANGE = re.compile(r"^(\d{1,2})\s*(?:-\s*(\d{1,2}))?$")
 #: A part's cache: ``cache(key, compute)`` returns the part called ``key``, computing it only if absent.
 PartCache = Callable[[str, Callable[[], np.ndarray]], np.ndarray]
 
@@ -102,26 +102,20 @@ def parse_months(value: object) -> list[int] | None:
     """Months as a sorted list without repeats, from ints, '6,7,8', ranges '6-8' / '11-2', or a list of those."""
     if value is None:
         return None
-    items = value if isinstance(value, (list, tuple, set)) else [value]
     out: set[int] = set()
-    for item in items:
+    for item in value if isinstance(value, (list, tuple, set)) else [value]:
         if isinstance(item, bool):
             raise ValueError("months are numbers 1-12")
-        for part in ([item] if isinstance(item, int) else str(item).split(",")):
-            if isinstance(part, int):
-                first, last = part, part
-            else:
-                found = _MONTH_RANGE.match(part)
-                if not part.strip():
-                    continue
-                if found is None:
-                    raise ValueError(f"{part.strip()!r} is not a month: give numbers 1-12, lists 6,7,8 or ranges 6-8")
-                first = int(found[1])
-                last = int(found[2]) if found[2] else first
+        for part in (p.strip() for p in str(item).split(",")):
+            if not part:
+                continue
+            found = _MONTH_RANGE.match(part)
+            if found is None:
+                raise ValueError(f"{part!r} is not a month: give numbers 1-12, lists 6,7,8 or ranges 6-8")
+            first, last = int(found[1]), int(found[2] or found[1])
             if not (1 <= first <= 12 and 1 <= last <= 12):
-                raise ValueError(f"{str(part).strip()!r} is not a month (1-12)")
-            span = range(first, last + 1) if first <= last else [*range(first, 13), *range(1, last + 1)]
-            out.update(span)
+                raise ValueError(f"{part!r} is not a month (1-12)")
+            out.update(range(first, last + 1) if first <= last else [*range(first, 13), *range(1, last + 1)])
     return sorted(out) or None
 
 
@@ -179,9 +173,26 @@ def _date_mask(meta: Metadata, first: dt.date | None, last: dt.date | None) -> n
 
 
 def _box_mask(meta: Metadata, f: Filters) -> np.ndarray:
+    """Rows inside the box; rows without coordinates (NaN) never are.
+
+    NaN fails every comparison, so only a coordinate with no edge given needs its own NaN test.
+    """
     if meta.latitude is None or meta.longitude is None:
         raise InquireError("This collection's metadata has no latitude/longitude; drop the coordinate filters.")
-    return _box(meta.latitude, meta.longitude, f)
+    lat, lon, west, east = meta.latitude, meta.longitude, f.lon_min, f.lon_max
+    tests = [lat >= f.lat_min] if f.lat_min is not None else []
+    tests += [lat <= f.lat_max] if f.lat_max is not None else []
+    tests += [~np.isnan(lat)] if not tests else []
+    if west is not None and east is not None and west > east:  # across the antimeridian
+        tests.append((lon >= west) | (lon <= east))
+    else:
+        tests += [lon >= west] if west is not None else []
+        tests += [lon <= east] if east is not None else []
+        tests += [~np.isnan(lon)] if west is None and east is None else []
+    mask = tests[0]
+    for test in tests[1:]:
+        mask &= test
+    return mask
 
 
 def _months_mask(meta: Metadata, wanted: list[int]) -> np.ndarray:
@@ -233,25 +244,3 @@ def _taxon_mask(meta: Metadata, taxon: str) -> np.ndarray:
 def _closest(name: str, candidates: list[list[str]]) -> list[str]:
     """The five names closest to ``name`` among several columns' close values, best first."""
     return difflib.get_close_matches(name, list({v for close in candidates for v in close}), n=5, cutoff=0.6)
-
-
-def _box(lat: np.ndarray, lon: np.ndarray, f: Filters) -> np.ndarray:
-    """Rows inside the box; rows without coordinates (NaN) never are.
-
-    NaN fails every comparison, so only a coordinate with no edge given needs its own NaN test.
-    """
-    west, east = f.lon_min, f.lon_max
-    tests = [lat >= f.lat_min if f.lat_min is not None else None, lat <= f.lat_max if f.lat_max is not None else None]
-    if west is not None and east is not None and west > east:  # across the antimeridian
-        tests.append((lon >= west) | (lon <= east))
-    else:
-        tests += [lon >= west if west is not None else None, lon <= east if east is not None else None]
-    if f.lat_min is None and f.lat_max is None:
-        tests.append(~np.isnan(lat))
-    if west is None and east is None:
-        tests.append(~np.isnan(lon))
-    tests = [t for t in tests if t is not None]
-    mask = tests[0]
-    for t in tests[1:]:
-        mask &= t
-    return mask
