@@ -134,7 +134,7 @@ def serve(
     tiles_attribution: Annotated[Optional[str], typer.Option("--tiles-attribution", help="The credit line the tile server asks for, shown on the map (e.g. © OpenStreetMap contributors).")] = None,
     dataset: DatasetOpt = None,
 ) -> None:
-    """Start the search web app: search box, thumbnails with attribution, filters, labels, exports, JSON API."""
+    """Start the search web app: search box, thumbnails with attribution, filters, map and timeline, labels, exports, JSON API."""
     # OpenMP threads that sleep between parallel regions instead of spinning: a query's text
     # encoding runs hundreds of short regions while HTTP threads need the same cores; spinning
     # made one encoding 4x slower on two busy cores (docs/benchmarks.md). Read once, when torch

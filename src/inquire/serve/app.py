@@ -46,8 +46,10 @@ def create_app(config: ServeConfig, engine: SearchEngine | None = None) -> FastA
         version=__version__,
         description=(
             "Search a collection of natural-world photographs by text, by one of its images or by a photo, "
-            "filter by taxon, date and place, label results as relevant or not, refine the search with those "
-            "labels, and export results, labels and an INQUIRE-style benchmark. "
+            "filter by taxon, date, place, month, hour, site or any metadata column, see where and when the results "
+            "and the images labelled relevant lie (map and timeline data), label results as relevant or not, refine "
+            "the search with those labels, and export results, labels, Darwin Core occurrences, GeoJSON and an "
+            "INQUIRE-style benchmark. "
             "Images are addressed by their row in the collection, never by a path."
         ),
         responses={400: {"description": "A request the collection cannot answer (unknown taxon, reranker …)"}},
