@@ -18,7 +18,17 @@ over loopback HTTP, every request carrying a query text that server has not seen
    server's own breakdown of its time;
 3. 16 concurrent closed-loop clients: requests per second, p50/p95 and errors;
 4. the server's anonymous (non file-backed) resident memory afterwards;
-5. for the code under test only: "more like this" (a row's own embedding, no model call).
+5. for the code under test only: "more like this" (a row's own embedding, no model call);
+6. for the code under test only (issue 18): a text query with the months + hours + box filters
+   together (the same filter each time, and a new box each time over the same months and hours),
+   and the map and timeline data of ``POST /api/overview`` for k = 1,000 with labelled-relevant
+   images (the server's own ``overview`` time, and the whole request); and, in this process on the
+   collection's metadata alone, what the filter columns cost to load, each filter's mask, and the
+   map and timeline data.
+
+The metadata carries place and time as ``inquire embed`` writes them (metadata contract of issue
+18): a local capture time with its offset (``2016-07-04T21:37:12-05:00``), a site
+(``location_id``, ``location_name``: 5,000 camera sites) and coordinates near the site's.
 
     python benchmarks/bench_serve.py --dir /tmp/bench-serve-5m --json serve-5m.json   # writes 7.7 GB, builds the index once
     python benchmarks/bench_serve.py --dir /tmp/bench-serve-s --n 200000 --requests 20 --seconds 5   # a quick look
@@ -51,6 +61,14 @@ GROUPS = ["Plants", "Insects", "Birds", "Fungi", "Reptiles", "Mammals", "Amphibi
 GROUP_SHARE = [0.37, 0.2, 0.12, 0.06, 0.05, 0.05, 0.04, 0.04, 0.03, 0.02, 0.02]
 #: About 5 % of the rows: one iconic group (the share is printed as measured).
 FILTER_5PCT = {"iconic_group": "Reptiles"}
+#: Issue 18's filters together: a northern summer, night hours across midnight, a box over North America.
+FILTER_PLACE_TIME = {"months": [6, 7, 8], "hour_from": 20, "hour_to": 5, "lat_min": 15.0, "lat_max": 60.0,
+                     "lon_min": -130.0, "lon_max": -60.0}
+#: Map and timeline: results placed, and images labelled relevant to the query first.
+OVERVIEW_K = 1000
+OVERVIEW_RELEVANT = 50
+OVERVIEW_QUERIES = 20
+N_SITES = 5000
 #: The commit before issue 11: the search app as it was ("today's code").
 DEFAULT_BASELINE = "a814160"
 
@@ -59,7 +77,7 @@ def synthetic_collection(path: Path, n: int, dim: int, shard_rows: int = 500_000
     """bench_search.py's clustered rows (a cluster = a species) with metadata that follows the clusters."""
     from bench_search import _model, _sample
 
-    spec = {"n": n, "dim": dim, "shard_rows": shard_rows, "seed": seed, "rows": "bench_search"}
+    spec = {"n": n, "dim": dim, "shard_rows": shard_rows, "seed": seed, "rows": "bench_search", "metadata": "place-time"}
     done = path / "done.json"
     if done.is_file() and json.loads(done.read_text()) == spec:
         return
@@ -69,6 +87,8 @@ def synthetic_collection(path: Path, n: int, dim: int, shard_rows: int = 500_000
     centres, basis = _model(n, dim, seed)
     rng = np.random.default_rng(seed + 1)
     species_group = rng.choice(len(GROUPS), len(centres), p=GROUP_SHARE)
+    site_lat, site_lon = rng.uniform(-60, 70, N_SITES), rng.uniform(-180, 180, N_SITES)
+    site_offset = np.round(site_lon / 15).astype(int)  # the site's time zone, roughly its solar one
     for s, lo in enumerate(range(0, n, shard_rows)):
         rows = min(shard_rows, n - lo)
         species = rng.integers(0, len(centres), rows)
@@ -80,14 +100,17 @@ def synthetic_collection(path: Path, n: int, dim: int, shard_rows: int = 500_000
         del emb
         ids = np.arange(lo, lo + rows)
         days = rng.integers(0, 14 * 365, rows) + np.datetime64("2010-01-01", "D").astype(int)
+        site = rng.integers(0, N_SITES, rows)
         table = pa.table({
             "image_path": [f"train/{sp:05d}_Synthetic_{GROUPS[species_group[sp]]}/{i:08x}" for sp, i in zip(species, ids)],
             "image_id": ids,
             "license": pa.array(rng.choice(["CC BY-NC 4.0", "CC BY 4.0", "CC0 1.0"], rows)),
             "rights_holder": pa.array([f"observer{v}" for v in rng.integers(0, 50_000, rows)]),
-            "date": pa.array(np.datetime_as_string(days.astype("datetime64[D]"))).cast(pa.string()),
-            "latitude": rng.uniform(-60, 70, rows).astype(np.float32),
-            "longitude": rng.uniform(-180, 180, rows).astype(np.float32),
+            "date": local_times(rng, days, site_offset[site]),
+            "latitude": np.clip(site_lat[site] + rng.normal(0, 0.01, rows), -90, 90),
+            "longitude": np.clip(site_lon[site] + rng.normal(0, 0.01, rows), -180, 180),
+            "location_id": pa.array([f"S{v:05d}" for v in site]),
+            "location_name": pa.array([f"Camera site {v}" for v in site]),
             "category_id": species,
             "genus": pa.array([f"Genus{sp // 5}" for sp in species]),
             "name": pa.array([f"Genus{sp // 5} species{sp}" for sp in species]),
@@ -96,6 +119,14 @@ def synthetic_collection(path: Path, n: int, dim: int, shard_rows: int = 500_000
         pq.write_table(table, path / "metadata" / f"metadata_{s}.parquet")
         print(f"  shard {s}: {lo + rows:,} rows written", flush=True)
     done.write_text(json.dumps(spec))
+
+
+def local_times(rng: np.random.Generator, days: np.ndarray, offset_hours: np.ndarray) -> pa.Array:
+    """Capture times as ``inquire embed`` writes them: local clock time and its offset, e.g. ``2016-07-04T21:37:12-05:00``."""
+    seconds = days.astype(np.int64) * 86400 + rng.integers(0, 86400, len(days))
+    clock = np.datetime_as_string(seconds.astype("datetime64[s]"))
+    zone = np.char.add(np.where(offset_hours < 0, "-", "+"), np.char.zfill(np.abs(offset_hours).astype(str), 2))
+    return pa.array(np.char.add(np.char.add(clock, zone), ":00"))
 
 
 def query_texts() -> list[str]:
@@ -176,7 +207,7 @@ def _pct(ms: list[float], p: float) -> float:
     return round(float(np.percentile(np.asarray(ms), p)), 1) if ms else float("nan")
 
 
-def latency(base: str, bodies: list[dict]) -> dict:
+def latency(base: str, bodies: list[dict], path: str = "/api/search") -> dict:
     """One request at a time; the server's own breakdown (median of each stage) beside the wall times."""
     import httpx
 
@@ -184,7 +215,7 @@ def latency(base: str, bodies: list[dict]) -> dict:
     with httpx.Client(base_url=base, timeout=120) as client:
         for body in bodies:
             start = time.perf_counter()
-            r = client.post("/api/search", json=body)
+            r = client.post(path, json=body)
             wall.append(1e3 * (time.perf_counter() - start))
             r.raise_for_status()
             data = r.json()
@@ -255,11 +286,101 @@ def run_server(name: str, serve_args: list[str], log: Path, texts: list[str], ar
 
             rows = httpx.post(server.base + "/api/search", json={"q": texts[0], "k": n}, timeout=120).json()["results"]
             out["latency_like"] = latency(server.base, [{"like": r["row"], "k": args.k} for r in rows])
+            out |= place_and_time(server.base, texts, args)
         out["throughput"] = throughput(server.base, texts, args.clients, args.seconds, args.k)
         out["server_rss_anon_gb"] = round(server.rss_anon_gb(), 2)
     finally:
         server.stop()
     return out
+
+
+def place_and_time(base: str, texts: list[str], args) -> dict:
+    """Issue 18: months + hours + box together (one filter, then a new box per request), and the map and timeline data."""
+    import httpx
+
+    n = args.requests
+    fresh = [f"{texts[i % len(texts)]} (at night {i})" for i in range(3 * n)]  # texts this server has not seen
+    same = latency(base, [{"q": t, "k": args.k, **FILTER_PLACE_TIME} for t in fresh[:n]])
+    boxes = [{**FILTER_PLACE_TIME, "lon_min": -130.0 + 0.5 * i, "lon_max": -60.0 + 0.5 * i} for i in range(n)]
+    new_box = latency(base, [{"q": t, "k": args.k, **box} for t, box in zip(fresh[n : 2 * n], boxes)])
+    # the map of a query with images labelled relevant: label some of its unfiltered results first
+    queries = fresh[2 * n : 2 * n + min(n, OVERVIEW_QUERIES)]
+    with httpx.Client(base_url=base, timeout=120) as client:
+        for q in queries:
+            rows = client.post("/api/search", json={"q": q, "k": OVERVIEW_RELEVANT}).json()["results"]
+            for r in rows:
+                client.put("/api/labels", json={"query": q, "row": r["row"], "relevant": True}).raise_for_status()
+    overview = latency(base, [{"q": q, "k": OVERVIEW_K, **FILTER_PLACE_TIME} for q in queries], "/api/overview")
+    overview_all = latency(base, [{"q": q, "k": OVERVIEW_K} for q in queries], "/api/overview")
+    return {"latency_place_time": same, "latency_place_time_new_box": new_box,
+            "overview_filtered": overview, "overview_unfiltered": overview_all}
+
+
+def filters_in_process(collection: Path, repeat: int = 7) -> dict:
+    """Issue 18's filter and map costs on the collection's metadata, without a server (median ms of ``repeat``)."""
+    from inquire.data.embedding_folder import EmbeddingFolder
+    from inquire.serve.filters import Filters, build_mask
+    from inquire.serve.metadata import Metadata, load_table
+    from inquire.serve.overview import points, spread
+
+    def median_ms(fn) -> float:
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            fn()
+            times.append(1e3 * (time.perf_counter() - start))
+        return round(float(np.median(times)), 2)
+
+    table = load_table(EmbeddingFolder(collection))
+    start = time.perf_counter()
+    meta = Metadata(table)
+    out = {"metadata_load_s": round(time.perf_counter() - start, 2)}
+    place_time = Filters(**FILTER_PLACE_TIME)
+    out["mask_place_time_ms"] = median_ms(lambda: build_mask(meta, place_time))
+    kept: dict = {}
+    build_mask(meta, place_time, lambda key, compute: kept.setdefault(key, compute()))
+    boxes = iter(range(10**6))
+    out["mask_new_box_ms"] = median_ms(lambda: build_mask(
+        meta, Filters(**{**FILTER_PLACE_TIME, "lon_min": -130.0 + next(boxes) * 0.5}),
+        lambda key, compute: kept[key] if key in kept else compute()))
+    for name, f in (("months", {"months": [6, 7, 8]}), ("hours", {"hour_from": 20, "hour_to": 5}),
+                    ("box", {k: FILTER_PLACE_TIME[k] for k in ("lat_min", "lat_max", "lon_min", "lon_max")}),
+                    ("site", {"site": "Camera site 17"}), ("where", {"where": ["location_id=S00017"]})):
+        out[f"mask_{name}_ms"] = median_ms(lambda f=f: build_mask(meta, Filters(**f)))
+    rng = np.random.default_rng(0)
+    results = rng.choice(meta.n_rows, min(OVERVIEW_K, meta.n_rows), replace=False)
+    labelled = [str(v) for v in rng.choice(meta.n_rows, OVERVIEW_RELEVANT, replace=False)]
+    start = time.perf_counter()
+    meta.rows_of(labelled)
+    out["rows_of_unseen_ids_ms"] = round(1e3 * (time.perf_counter() - start), 1)
+
+    def overview() -> None:
+        relevant = np.fromiter(meta.rows_of(labelled).values(), dtype=np.int64)
+        spread(meta, results), spread(meta, relevant), points(meta, results, relevant)
+
+    out["overview_data_ms"] = median_ms(overview)
+    return out
+
+
+def report_place_and_time(cur: dict) -> None:
+    """Issue 18's figures (current code only: the baseline has none of these filters)."""
+    rows = [("months+hours+box, p50 ms", cur["latency_place_time"], "p50_ms", "<= 60"),
+            ("  same, p95 ms", cur["latency_place_time"], "p95_ms", ""),
+            ("  a new box each request, p50 ms", cur["latency_place_time_new_box"], "p50_ms", "<= 60"),
+            (f"map+timeline data (k={OVERVIEW_K}, filtered), server p50 ms", cur["overview_filtered"], "overview", "<= 20"),
+            (f"map+timeline data (k={OVERVIEW_K}, unfiltered), server p50 ms", cur["overview_unfiltered"], "overview", "<= 20"),
+            ("  whole request, unfiltered, p50 ms", cur["overview_unfiltered"], "p50_ms", "")]
+    print(f"\n{'issue 18 measurement':52} {'current':>10}  target")
+    for label, result, key, target in rows:
+        value = result["server_p50_ms"].get(key) if key == "overview" else result[key]
+        print(f"{label:52} {value:>10}  {target}")
+    pt = cur["latency_place_time"]
+    print(f"months+hours+box: {100 * pt['allowed_fraction']:.3f} % of rows allowed; server p50 per stage {pt['server_p50_ms']}; "
+          f"new box: {cur['latency_place_time_new_box']['server_p50_ms']}")
+    print(f"in this process, on the metadata alone (ms unless noted): {cur.get('in_process')}")
+    print(f"map+timeline (filtered) server p50 per stage {cur['overview_filtered']['server_p50_ms']}, "
+          f"response {cur['overview_filtered']['response_kb']} KB; unfiltered {cur['overview_unfiltered']['server_p50_ms']}, "
+          f"{cur['overview_unfiltered']['response_kb']} KB")
 
 
 def _ratio(old: float, new: float) -> str:
@@ -334,8 +455,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.prepare_only:
         return 0
     texts = query_texts()
+    in_process = filters_in_process(collection)
+    print(f"filters and map data in this process: {in_process}", flush=True)
     results: dict = {"n": args.n, "dim": args.dim, "k": args.k, "cpus": os.cpu_count(), "model": model, "index": str(index),
-                     "filter_5pct": FILTER_5PCT, "baseline_ref": args.baseline}
+                     "filter_5pct": FILTER_5PCT, "filter_place_time": FILTER_PLACE_TIME, "baseline_ref": args.baseline}
     serve_args = ["--embeddings", str(collection), "--model", model, "--device", "cpu", "--index", str(index),
                   "--labels", str(args.dir / "labels.sqlite")]
     model_files = list(Path(model.removeprefix("open_clip:local-dir:")).glob("*")) if args.model is None else []
@@ -348,9 +471,11 @@ def main(argv: list[str] | None = None) -> int:
               f"5 % filter p50 {r['latency_filter_5pct']['p50_ms']} ms; {r['throughput']['clients']} clients "
               f"{r['throughput']['requests_per_s']}/s, p95 {r['throughput']['p95_ms']} ms, {r['throughput']['errors']} errors; "
               f"start-up {r['startup_s']} s; RssAnon {r['server_rss_anon_gb']} GB", flush=True)
+    results["current"]["in_process"] = in_process
     results["load_average"] = os.getloadavg()
     if "baseline" in results:
         report(results)
+    report_place_and_time(results["current"])
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -46,6 +46,9 @@ GENERATED_TAXA = [
 LEVELS = ["kingdom", "phylum", "class", "order", "family", "genus", "specific_epithet"]
 LICENSES = ["CC BY-NC 4.0", "CC BY 4.0", "CC0 1.0", "CC BY-SA 4.0"]
 HOLDERS = ["Mina Okafor", "J. Lindqvist", "naturewalker42", "Ana Lúcia Souza", "<b>K. O'Donnell</b>"]
+# Sites (the metadata contract's location_id / location_name), cameras, and how each row writes its date.
+SITES = [("SITE-01", "Ridge Trail"), ("SITE-02", "Mangrove Edge"), ("SITE-03", "Oak Savanna"), ("SITE-04", "Tidal Flat")]
+CAMERAS = ["Reconyx HC600", "Browning BTC-8E", None]
 SHARDS = (30, 30, 12)
 N_GENERATED = sum(SHARDS) - 27
 
@@ -74,12 +77,15 @@ def _record(rng: np.random.Generator, i: int, taxonomy: str, common: str, group:
     category = 1000 + sum(map(ord, taxonomy)) % 9000
     day = dt.datetime(2010, 1, 1) + dt.timedelta(days=int(rng.integers(0, 14 * 365)), seconds=int(rng.integers(0, 86400)))
     lat, lon = where if where else (float(rng.uniform(-60, 70)), float(rng.uniform(-170, 170)))
+    # three ways of writing a date: iNat24's UTC text, the contract's local time with its offset, a day alone
+    date = [f"{day:%Y-%m-%d %H:%M:%S}+00:00", f"{day:%Y-%m-%dT%H:%M:%S}+02:00", f"{day:%Y-%m-%d}"][(i % 5) // 2]
+    site = SITES[i % len(SITES)] if i % 9 != 8 else (None, None)
     rec = {
         "image_path": f"train/{category:05d}_{'_'.join(parts)}/{uuid.UUID(bytes=rng.bytes(16), version=4)}",
         "image_id": 100_000 + 7 * i,
         "license": LICENSES[i % len(LICENSES)],
         "rights_holder": HOLDERS[i % len(HOLDERS)],
-        "date": f"{day:%Y-%m-%d %H:%M:%S}+00:00",
+        "date": date,
         "latitude": round(lat + float(rng.uniform(-0.5, 0.5)), 6),
         "longitude": round(lon + float(rng.uniform(-0.5, 0.5)), 6),
         "location_uncertainty": float(rng.choice([5.0, 31.0, 250.0, np.nan])),
@@ -88,6 +94,12 @@ def _record(rng: np.random.Generator, i: int, taxonomy: str, common: str, group:
         "name": f"{parts[-2]} {parts[-1]}",
         "common_name": common,
         "supercategory": group,
+        "location_id": site[0],
+        "location_name": site[1],
+        "altitude": float(i * 37 % 2500) if i % 6 else np.nan,
+        "camera_model": CAMERAS[i % len(CAMERAS)],
+        "recorded_by": HOLDERS[(i + 2) % len(HOLDERS)] if i % 4 else None,
+        "is_burst": i % 4 == 0,
     }
     return rec
 

@@ -36,12 +36,14 @@ from inquire.serve.labels import LabelStore
 ROUTE_ROLES = {
     ("GET", "/signin"): "public", ("POST", "/signin"): "public", ("POST", "/signout"): "viewer", ("GET", "/api/me"): "viewer",
     ("GET", "/"): "viewer", ("POST", "/api/search"): "viewer", ("GET", "/api/search"): "viewer", ("POST", "/api/photos"): "viewer",
+    ("POST", "/api/overview"): "viewer",
     ("GET", "/api/info"): "viewer", ("GET", "/api/facets"): "viewer", ("GET", "/api/taxa"): "viewer",
     ("GET", "/api/images/{row}"): "viewer", ("GET", "/api/images/{row}/thumbnail"): "viewer",
     ("PUT", "/api/labels"): "labeler", ("DELETE", "/api/labels"): "labeler", ("GET", "/api/labels"): "labeler",
     ("GET", "/api/queries"): "labeler", ("PUT", "/api/queries"): "labeler",
     **{("GET", f"/api/export/{name}"): "admin" for name in (
-        "results.csv", "labels.csv", "benchmark/queries.csv", "benchmark/annotations.csv", "benchmark.zip", "agreement.csv", "audit.csv")},
+        "results.csv", "labels.csv", "benchmark/queries.csv", "benchmark/annotations.csv", "benchmark.zip", "agreement.csv", "audit.csv",
+        "occurrences.csv", "occurrences.geojson")},
 }
 PEOPLE = {"ada": "admin", "ana": "labeler", "ben": "labeler", "dan": "labeler", "vic": "viewer", "rex": "labeler"}
 EVIL = "https://evil.example"

@@ -20,6 +20,8 @@ from .app import app, console, err_console
 EmbeddingsOpt = Annotated[Path, typer.Option("--embeddings", help="Embedding folder (img_emb/, metadata/) of the collection.")]
 IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="FAISS index from `inquire index build` (DIR/index/KIND.faiss, or just KIND; default: exact search).")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model that embedded the collection (default: the one its manifest.json names).")]
+DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", help="The collection's name in Darwin Core exports (datasetName; occurrence ids derive from it). Default: the embedding folder's name.")]
+LabelsOpt = Annotated[Optional[Path], typer.Option("--labels", help="SQLite file for relevance labels (default: one per collection in the user data folder).")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:N or mps for the text model and search (default: best available).")]
 
 
@@ -36,6 +38,11 @@ def search(
     date_from: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Observed on or after (YYYY-MM-DD).")] = None,
     date_to: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Observed on or before (YYYY-MM-DD).")] = None,
     bbox: Annotated[Optional[str], typer.Option(help="Latitude/longitude box LAT_MIN,LAT_MAX,LON_MIN,LON_MAX.")] = None,
+    months: Annotated[Optional[str], typer.Option(help="Captured in these months of any year: 6,7,8 or 6-8 (11-2 crosses the new year).")] = None,
+    hour_from: Annotated[Optional[int], typer.Option(min=0, max=23, help="Captured at or after this hour (0-23) of the clock time written in the date.")] = None,
+    hour_to: Annotated[Optional[int], typer.Option(min=0, max=23, help="Captured at or before this hour, inclusive; below --hour-from crosses midnight.")] = None,
+    site: Annotated[Optional[str], typer.Option(help="Only this site (its location_id or location_name).")] = None,
+    where: Annotated[Optional[list[str]], typer.Option("--where", help="COLUMN=VALUE on any metadata column (also !=, and <, <=, >, >= for numbers); repeatable, all must hold.")] = None,
     csv: Annotated[Optional[Path], typer.Option("--csv", help="Also write the results, with every metadata column, to this CSV file.")] = None,
     like: Annotated[Optional[str], typer.Option("--like", help="More like this image of the collection: its row number or image_path.")] = None,
     image: Annotated[Optional[Path], typer.Option("--image", help="Search with this photo (JPEG, PNG, WebP, ...), embedded by the model's image tower.")] = None,
@@ -56,8 +63,9 @@ def search(
 
     filters = parse_filters(dict(
         iconic_group=iconic_group, taxon=taxon, date_from=date_from.date() if date_from else None,
-        date_to=date_to.date() if date_to else None, **_bbox(bbox),
-    ))
+        date_to=date_to.date() if date_to else None, **_bbox(bbox), months=months, hour_from=hour_from,
+        hour_to=hour_to, site=site, where=where,
+    ), name_of=_option)
     if text is not None:
         text = normalize_text(text)
         if not text or len(text) > MAX_QUERY_CHARS:
@@ -95,10 +103,11 @@ def search(
     table = Table(title=f"{what} · {len(items)} of {hits.n_allowed:,} images · {hits.timings_ms['total']:.0f} ms")
     for name in ("rank", "score"):
         table.add_column(name, justify="right", no_wrap=True)
-    for name in ("image path", "species", "date", "place"):
+    for name in ("image path", "species", "date", "place", "site"):
         table.add_column(name, overflow="fold")
     for it in items:
-        table.add_row(str(it.rank), f"{it.score:.4f}", it.image_path, it.species or "–", it.date or "–", it.place or "–")
+        when = " ".join(filter(None, [it.date, it.time])) or "–"
+        table.add_row(str(it.rank), f"{it.score:.4f}", it.image_path, it.species or "–", when, it.place or "–", it.site or "–")
     console.print(table)
     if csv is not None:
         csv.parent.mkdir(parents=True, exist_ok=True)
@@ -115,7 +124,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on. Anything but loopback is reachable by others: it needs accounts (`inquire users add`).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     device: DeviceOpt = None,
-    labels: Annotated[Optional[Path], typer.Option("--labels", help="SQLite file for relevance labels (default: one per collection in the user data folder).")] = None,
+    labels: LabelsOpt = None,
     rerank: Annotated[Optional[list[str]], typer.Option("--rerank", help="A reranker clients may use (repeatable), e.g. clip:open_clip:ViT-L-14/openai.")] = None,
     text_runtime: Annotated[str, typer.Option("--text-runtime", help="auto: encode query texts with ONNX Runtime on CPU when it gives PyTorch's embeddings (checked at start); torch: always PyTorch.")] = "auto",
     allow_host: Annotated[Optional[list[str]], typer.Option("--allow-host", help="A public host name a reverse proxy serves this loopback server under (repeatable); like a non-loopback --host, it needs accounts.")] = None,
@@ -123,8 +132,11 @@ def serve(
     ssl_keyfile: Annotated[Optional[Path], typer.Option("--ssl-keyfile", help="The certificate's private key (PEM).")] = None,
     forwarded_allow_ips: Annotated[Optional[str], typer.Option("--forwarded-allow-ips", help="Proxies whose X-Forwarded-Proto/-For are trusted, comma-separated (default 127.0.0.1: a proxy on this machine).")] = None,
     label_rate: Annotated[int, typer.Option("--label-rate", min=0, help="Label writes per minute per account, in bursts of a sixth of it (0: no limit; single-user mode has none).")] = 240,
+    tiles: Annotated[Optional[str], typer.Option("--tiles", help="A map tile server for online use, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (default: the bundled world outline, offline).")] = None,
+    tiles_attribution: Annotated[Optional[str], typer.Option("--tiles-attribution", help="The credit line the tile server asks for, shown on the map (e.g. © OpenStreetMap contributors).")] = None,
+    dataset: DatasetOpt = None,
 ) -> None:
-    """Start the search web app: search box, thumbnails with attribution, filters, labels, exports, JSON API.
+    """Start the search web app: search box, thumbnails with attribution, filters, map and timeline, labels, exports, JSON API.
 
     On loopback without accounts it is yours alone (single-user mode); reachable by others it
     needs accounts (`inquire users add NAME --role ROLE`), and refuses to start without one.
@@ -152,6 +164,7 @@ def serve(
         embeddings=embeddings, model=model, images=images, index=index, device=device, labels=labels,
         rerankers=tuple(rerank or ()), allowed_hosts=LOOPBACK_HOSTS + tuple(allow_host or ()) if loopback else None,
         text_runtime=text_runtime, public=not loopback or bool(allow_host), label_rate=label_rate,
+        tiles=tiles, tiles_attribution=tiles_attribution, dataset=dataset,
     )
     store = AccountStore(config.labels_path())  # before the model loads: fail fast
     accounts = [a for a in store.accounts() if a.active]
@@ -180,6 +193,53 @@ def serve(
     console.print(f"Open {scheme}://{'[' + host + ']' if ':' in host else host}:{port}/  (API docs at /docs)")
     uvicorn.run(web, host=host, port=port, log_level="warning", ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
                 forwarded_allow_ips=forwarded_allow_ips)
+
+
+@app.command()
+def occurrences(
+    query: Annotated[str, typer.Argument(help="The query whose labelled-relevant images to export, as labelled in `inquire serve`.")],
+    embeddings: EmbeddingsOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .csv for Darwin Core occurrences, .geojson (or .json) for GeoJSON.")],
+    labels: LabelsOpt = None,
+    dataset: DatasetOpt = None,
+) -> None:
+    """Write a query's labelled-relevant images as Darwin Core occurrences (CSV) or GeoJSON, as the app's exports do."""
+    from ..data.embedding_folder import EmbeddingFolder
+    from ..serve import ServeConfig
+    from ..serve.labels import LabelStore
+    from ..serve.metadata import Metadata, load_table
+    from ..serve.occurrences import dwc_csv, geojson_text
+    from ..serve.occurrences import occurrences as find_occurrences
+    from ..serve.occurrences import relevant_judges
+
+    kind = {".csv": "csv", ".geojson": "geojson", ".json": "geojson"}.get(out.suffix.lower())
+    if kind is None:
+        raise InquireError(f"--out {out}: name a .csv file (Darwin Core occurrences) or a .geojson file (GeoJSON).")
+    config = ServeConfig(embeddings=embeddings, model=None, labels=labels, dataset=dataset)
+    db = config.labels_path()
+    if not db.is_file():
+        raise InquireError(f"No labels database at {db}: label images with `inquire serve` first, or give its file with --labels.")
+    store = LabelStore(db)
+    text = normalize_text(query)
+    relevant = relevant_judges(store, text)
+    if not relevant:
+        known = [q.query_text for q in store.queries() if q.n_relevant]
+        hint = f" Queries with relevant images: {'; '.join(known[:10])}." if known else " No query has a relevant image yet."
+        raise InquireError(f"No image is labelled relevant to {text!r} in {db}.{hint}")
+    meta = Metadata(load_table(EmbeddingFolder(embeddings)))
+    occ = find_occurrences(meta, relevant, text, config.dataset_name())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(dwc_csv(occ) if kind == "csv" else geojson_text(occ), encoding="utf-8")
+    unplaced = sum(rec["decimalLatitude"] is None for rec in occ.records)
+    console.print(f"{len(occ.records)} occurrences of “{text}” ({unplaced} without coordinates) written to {out}")
+    if occ.not_in_collection:
+        err_console.print(f"[yellow]warning:[/] {len(occ.not_in_collection)} images labelled relevant are not in this collection "
+                          f"(not written): {', '.join(occ.not_in_collection[:10])}")
+
+
+def _option(field: str) -> str:
+    """The ``inquire search`` option that sets a filter field."""
+    return "--bbox" if field in ("lat_min", "lat_max", "lon_min", "lon_max") else "--" + field.replace("_", "-")
 
 
 def _like_row(engine, like: str) -> int:

@@ -21,7 +21,7 @@ from ..provenance import package_version
 from ..errors import InquireError
 from .accounts import AccountStore
 from .auth import SIGNIN_PATH, AuthMiddleware, Gate
-from .config import ServeConfig
+from .config import ServeConfig, tile_origin
 from .engine import SearchEngine
 from .guards import MAX_SMALL_BODY, GuardMiddleware
 from .labels import LabelStore
@@ -51,8 +51,10 @@ def create_app(config: ServeConfig, engine: SearchEngine | None = None) -> FastA
         version=package_version(),
         description=(
             "Search a collection of natural-world photographs by text, by one of its images or by a photo, "
-            "filter by taxon, date and place, label results as relevant or not, refine the search with those "
-            "labels, and export results, labels and an INQUIRE-style benchmark. "
+            "filter by taxon, date, place, month, hour, site or any metadata column, see where and when the results "
+            "and the images labelled relevant lie (map and timeline data), label results as relevant or not, refine "
+            "the search with those labels, and export results, labels, Darwin Core occurrences, GeoJSON and an "
+            "INQUIRE-style benchmark. "
             "Images are addressed by their row in the collection, never by a path."
         ),
         responses={400: {"description": "A request the collection cannot answer (unknown taxon, reranker …)"}},
@@ -61,7 +63,8 @@ def create_app(config: ServeConfig, engine: SearchEngine | None = None) -> FastA
     # the last added runs first: the guards (Host, body size, headers) see every request and answer, then who is asking
     app.add_middleware(AuthMiddleware, gate=Gate(state.accounts, config.public))
     small = dict.fromkeys((labels.LABELS_PATH, labels.QUERIES_PATH, SIGNIN_PATH), MAX_SMALL_BODY)
-    app.add_middleware(GuardMiddleware, allowed_hosts=config.allowed_hosts, body_limits={search.PHOTOS_PATH: MAX_UPLOAD, **small})
+    app.add_middleware(GuardMiddleware, allowed_hosts=config.allowed_hosts, body_limits={search.PHOTOS_PATH: MAX_UPLOAD, **small},
+                       img_sources=(tile_origin(config.tiles),) if config.tiles else ())
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in (auth.router, pages.router, search.router, images.router, labels.router, export.router):
         app.include_router(router)

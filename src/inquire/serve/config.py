@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 
+from ..errors import InquireError
 from ..paths import slug
 
 #: Host names (without port) under which a browser reaches a server bound to loopback.
@@ -40,6 +43,19 @@ class ServeConfig:
     text_runtime: str = "auto"
     public: bool = False
     label_rate: int = 240
+    #: A map tile URL template ({z}/{x}/{y}, optionally {s}) for online use; None: the bundled world outline only
+    tiles: str | None = None
+    tiles_attribution: str | None = None
+    #: The collection's name in Darwin Core exports (datasetName; occurrence ids derive from it); None: the folder's name
+    dataset: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.tiles is not None:
+            tile_origin(self.tiles)  # refused at start, not when the first page loads
+
+    def dataset_name(self) -> str:
+        """The collection's ``datasetName``: as given, else its embedding folder's name."""
+        return self.dataset or self.embeddings.resolve().name
 
     def labels_path(self) -> Path:
         """The labels database: ``labels`` if given, else one per embedding folder in the user data dir.
@@ -53,3 +69,18 @@ class ServeConfig:
         digest = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
         return Path(platformdirs.user_data_dir("inquire")) / "labels" / f"{slug(folder.name)}-{digest}.sqlite"
 
+
+_HOST = re.compile(r"^(\{s\}\.)?[A-Za-z0-9.-]+(:\d+)?$")
+
+
+def tile_origin(template: str) -> str:
+    """The origin a tile URL template loads images from, as a Content-Security-Policy source
+    (``https://{s}.tile.example.org/{z}/{x}/{y}.png`` → ``https://*.tile.example.org``); a template
+    that is not an http(s) URL with ``{z}``, ``{x}`` and ``{y}`` is an error."""
+    parts = urlsplit(template)
+    if parts.scheme not in ("http", "https") or not _HOST.match(parts.netloc) or not all(f"{{{c}}}" in template for c in "zxy"):
+        raise InquireError(
+            f"--tiles {template!r}: give an http(s) tile URL template with {{z}}, {{x}} and {{y}} "
+            "(and optionally {s} for subdomains), e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+        )
+    return f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}"

@@ -39,8 +39,10 @@ if TYPE_CHECKING:
 
 DEFAULT_RERANK_FROM = 100
 _TEXT_CACHE_SIZE = 1024
-#: Filter masks kept for reuse (one byte per image each: 5 MB at five million images).
+#: Filter masks kept for reuse (one byte per image each: 5 MB at five million images), and the parts
+#: they are made of (one per filter: months, hours, box ...; see :func:`~inquire.serve.filters.build_mask`).
 _MASK_CACHE_SIZE = 8
+_PART_CACHE_SIZE = 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,6 +126,7 @@ class SearchEngine:
         self._scorer_locks = {spec: threading.Lock() for spec in config.rerankers}
         self._scorers_lock = threading.Lock()
         self._masks: OrderedDict[str, tuple[np.ndarray, int]] = OrderedDict()
+        self._parts: OrderedDict[str, np.ndarray] = OrderedDict()
         self._masks_lock = threading.Lock()
 
     def close(self) -> None:
@@ -240,7 +243,7 @@ class SearchEngine:
             if key in self._masks:
                 self._masks.move_to_end(key)
                 return (*self._masks[key], key)
-        mask = build_mask(self.meta, filters)
+        mask = build_mask(self.meta, filters, self._part)
         mask.flags.writeable = False  # shared by every request with this filter
         entry = (mask, int(np.count_nonzero(mask)))
         with self._masks_lock:
@@ -248,6 +251,20 @@ class SearchEngine:
             while len(self._masks) > _MASK_CACHE_SIZE:
                 self._masks.popitem(last=False)
         return (*entry, key)
+
+    def _part(self, key: str, compute) -> np.ndarray:
+        """One filter's rows, kept while recent: a new box over the same months costs only the box."""
+        with self._masks_lock:
+            if key in self._parts:
+                self._parts.move_to_end(key)
+                return self._parts[key]
+        part = compute()
+        part.flags.writeable = False
+        with self._masks_lock:
+            self._parts[key] = part
+            while len(self._parts) > _PART_CACHE_SIZE:
+                self._parts.popitem(last=False)
+        return part
 
     def _first_stage(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` (scores, rows) per query, from the FAISS index if there is one, else exact."""

@@ -33,7 +33,8 @@ AGREEMENT_COLUMNS = ["scope", "query_id", "query_text", "annotators", "statistic
                      "observed_agreement", "n_judged", "n_tied"]
 #: Appended to metadata paths in annotations, as in the published file; Fullrank strips it again.
 ANNOTATION_EXTENSION = ".jpg"
-_SHOWN = ["species", "place", "attribution"]  # derived columns; date and group are in the metadata
+#: Derived columns; the date, coordinates, site ids and group are in the metadata columns too.
+_SHOWN = ["species", "time", "month", "hour", "place", "site", "attribution"]
 
 
 def results_csv(query: str, items: list[ResultItem]) -> str:

@@ -6,9 +6,11 @@
   before it is read into memory. A path given its own limit gets that limit instead, and only
   that path: the photo upload more, label, query and sign-in writes :data:`MAX_SMALL_BODY`.
 * Pages and API answers carry headers that keep browsers from sniffing types, framing the page or
-  running scripts from anywhere but the server itself. The referrer policy is ``same-origin``:
-  other sites never learn a page's address (its query), while the page's own changes keep their
-  ``Origin`` header, which the CSRF check reads (under ``no-referrer`` browsers send ``Origin: null``).
+  running scripts from anywhere but the server itself; images load from the server itself and
+  from the map tile server the operator configured, nowhere else. The referrer policy is
+  ``same-origin``: other sites never learn a page's address (its query), while the page's own
+  changes keep their ``Origin`` header, which the CSRF check reads (under ``no-referrer``
+  browsers send ``Origin: null``).
 """
 
 from __future__ import annotations
@@ -20,12 +22,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_BODY = 64 * 1024
 #: One label, one query's columns or a sign-in form: a few hundred bytes at most.
 MAX_SMALL_BODY = 4 * 1024
-_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'"),
-]
+
+
+def security_headers(img_sources: tuple[str, ...] = ()) -> list[tuple[bytes, bytes]]:
+    """The headers of every answer; ``img_sources`` are origins images may also load from (map tiles)."""
+    images = " ".join(("'self'", "data:", *img_sources))
+    return [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+        (b"content-security-policy", f"default-src 'self'; img-src {images}; object-src 'none'; frame-ancestors 'none'".encode()),
+    ]
+
+
+_HEADERS = security_headers()  # of refusals, which carry no page
 
 
 class _TooLarge(Exception):
@@ -35,11 +45,14 @@ class _TooLarge(Exception):
 class GuardMiddleware:
     """ASGI middleware applying the guards above; ``allowed_hosts`` None accepts any Host.
 
-    ``body_limits`` maps exact request paths to their own body limit (bytes).
+    ``body_limits`` maps exact request paths to their own body limit (bytes); ``img_sources``
+    are origins (besides the server) that pages may load images from.
     """
 
-    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...] | None = None, body_limits: dict[str, int] | None = None):
+    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...] | None = None, body_limits: dict[str, int] | None = None,
+                 img_sources: tuple[str, ...] = ()):
         self.app = app
+        self.headers = security_headers(img_sources)
         self.allowed_hosts = {h.lower() for h in allowed_hosts} if allowed_hosts is not None else None
         self.body_limits = dict(body_limits or {})
 
@@ -79,7 +92,7 @@ class GuardMiddleware:
                 return
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = list(message.get("headers", [])) + _HEADERS
+                message["headers"] = list(message.get("headers", [])) + self.headers
             await send(message)
 
         try:

@@ -1,12 +1,16 @@
-"""Rows of a ranked result → what a person (or a CSV) sees: species, date, place, attribution, label."""
+"""Rows of a ranked result → what a person (or a CSV) sees: species, date and time, place, site, attribution, label."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+import numpy as np
+
+from .clock import NO_HOUR, NO_MONTH
 from .engine import Hits, SearchEngine
 from .labels import LabelStore, consensus_of
+from .metadata import SITE_COLUMNS
 from .schemas import ResultItem
 
 
@@ -16,12 +20,15 @@ def result_items(engine: SearchEngine, labels: LabelStore | None, query: str, hi
     meta = engine.meta
     records = meta.records(hits.rows)
     ids = [str(rec[meta.id_column]) for rec in records]  # as meta.image_ids, without reading the rows twice
+    meta.remember(ids, hits.rows)  # the images a person labels are those shown: their rows are then known
+    months = meta.month[hits.rows] if meta.month is not None else np.full(len(hits.rows), NO_MONTH)
+    hours = meta.hour[hits.rows] if meta.hour is not None else np.full(len(hits.rows), NO_HOUR)
     judged = labels.judgements(query, ids) if labels is not None else {}
     images = engine.images is not None
     out = []
     for i, (row, rec, image_id) in enumerate(zip(hits.rows.tolist(), records, ids)):
         rec = {k: _plain(v) for k, v in rec.items()}
-        lat, lon = _number(rec, meta.latitude_column), _number(rec, meta.longitude_column)
+        lat, lon = clean_number(rec, meta.latitude_column), clean_number(rec, meta.longitude_column)
         out.append(ResultItem(
             rank=i + 1,
             row=row,
@@ -31,13 +38,17 @@ def result_items(engine: SearchEngine, labels: LabelStore | None, query: str, hi
             image_id=image_id,
             image_path=str(rec["image_path"]),
             species=species(rec, meta.species_column),
-            iconic_group=_text(rec.get(meta.iconic_column)) if meta.iconic_column else None,
+            iconic_group=clean_text(rec.get(meta.iconic_column)) if meta.iconic_column else None,
             date=_day(rec.get(meta.date_column)) if meta.date_column else None,
+            time=clock_time(rec.get(meta.date_column), int(hours[i])) if meta.date_column else None,
+            month=int(months[i]) if months[i] != NO_MONTH else None,
+            hour=int(hours[i]) if hours[i] != NO_HOUR else None,
             latitude=lat,
             longitude=lon,
-            place=place(lat, lon, _number(rec, "location_uncertainty")),
-            license=_text(rec.get("license")),
-            rights_holder=_text(rec.get("rights_holder")),
+            place=place(lat, lon, clean_number(rec, "location_uncertainty")),
+            site=site(rec),
+            license=clean_text(rec.get("license")),
+            rights_holder=clean_text(rec.get("rights_holder")),
             attribution=attribution(rec.get("rights_holder"), rec.get("license")),
             thumbnail_url=f"/api/images/{row}/thumbnail" if images else None,
             image_url=f"/api/images/{row}" if images else None,
@@ -51,8 +62,8 @@ def result_items(engine: SearchEngine, labels: LabelStore | None, query: str, hi
 
 def species(rec: dict, column: str | None) -> str | None:
     """Scientific name, with the common name in parentheses when the metadata has one."""
-    name = _text(rec.get(column)) if column else None
-    common = _text(rec.get("common_name"))
+    name = clean_text(rec.get(column)) if column else None
+    common = clean_text(rec.get("common_name"))
     if name and common and common != name:
         return f"{name} ({common})"
     return name or common
@@ -66,9 +77,26 @@ def place(lat: float | None, lon: float | None, uncertainty: float | None) -> st
     return text + (f" ±{uncertainty:g} m" if uncertainty is not None else "")
 
 
+def site(rec: dict) -> str | None:
+    """The site's name, with its id in parentheses when both are known and differ."""
+    location_id, name = (clean_text(rec.get(c)) for c in SITE_COLUMNS)
+    if name and location_id and location_id != name:
+        return f"{name} ({location_id})"
+    return name or location_id
+
+
+def clock_time(value: Any, hour: int) -> str | None:
+    """``HH:MM`` of the clock time written in a date (None for a date without one).
+
+    ``hour`` is the hour the metadata derived for the row (:mod:`.clock`), known only where the
+    text reads ``YYYY-MM-DD[T ]HH:MM`` (a timestamp column's values print so too).
+    """
+    return None if hour == NO_HOUR or value is None else str(value)[11:16]
+
+
 def attribution(rights_holder: Any, license: Any) -> str:
     """The credit line iNaturalist licences ask for: ``© holder · licence``."""
-    holder, lic = _text(rights_holder), _text(license)
+    holder, lic = clean_text(rights_holder), clean_text(license)
     if holder and lic:
         return f"© {holder} · {lic}"
     if holder:
@@ -78,18 +106,20 @@ def attribution(rights_holder: Any, license: Any) -> str:
 
 def _day(value: Any) -> str | None:
     """The calendar day of a date or timestamp: its first ten characters (``YYYY-MM-DD``)."""
-    text = _text(value)
+    text = clean_text(value)
     return text[:10] if text else None
 
 
-def _text(value: Any) -> str | None:
+def clean_text(value: Any) -> str | None:
+    """A metadata cell as trimmed text; None for missing, NaN and blank."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     text = str(value).strip()
     return text or None
 
 
-def _number(rec: dict, name: str | None) -> float | None:
+def clean_number(rec: dict, name: str | None) -> float | None:
+    """The finite number in ``rec[name]``; None for a missing column, text, NaN or infinity."""
     value = rec.get(name) if name else None
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 

@@ -15,6 +15,8 @@ from ..index.feedback import FeedbackWeights, Method
 from .filters import Filters
 
 MAX_K = 200
+#: Results that the map and timeline of one search cover (first stage only).
+MAX_OVERVIEW_K = 1000
 MAX_RERANK_FROM = 1000
 MAX_QUERY_CHARS = 500
 MAX_WEIGHT = 100.0
@@ -103,6 +105,19 @@ class SearchBody(SearchRequest):
         return self
 
 
+class OverviewBody(SearchBody):
+    """A search whose map and timeline are wanted: the fields of ``POST /api/search`` with k up to
+    1000, first stage only (no reranking)."""
+
+    k: int = Field(MAX_OVERVIEW_K, ge=1, le=MAX_OVERVIEW_K, description=f"Results to place (1 to {MAX_OVERVIEW_K}).")
+
+    @model_validator(mode="after")
+    def _first_stage(self) -> OverviewBody:
+        if self.rerank is not None or self.rerank_from is not None:
+            raise ValueError("the map and timeline show the first stage of the search: leave rerank and rerank_from out")
+        return self
+
+
 class ResultItem(BaseModel):
     """One retrieved image with what an ecologist needs to judge it, attribution included."""
 
@@ -115,10 +130,15 @@ class ResultItem(BaseModel):
     image_path: str
     species: str | None
     iconic_group: str | None
-    date: str | None
+    date: str | None = Field(description="Day of the capture, YYYY-MM-DD.")
+    time: str | None = Field(None, description="Clock time of the capture as written in the metadata, HH:MM (local time for "
+                                               "photos embedded by inquire; UTC for the published iNat24 metadata).")
+    month: int | None = Field(None, description="Month of the capture (1-12), as the months filter reads it.")
+    hour: int | None = Field(None, description="Hour of the capture's clock time (0-23), as the hour filters read it.")
     latitude: float | None
     longitude: float | None
     place: str | None = Field(description="Coordinates as text, with the location uncertainty in metres when known.")
+    site: str | None = Field(None, description="The site: location_name, with location_id in parentheses when both are known.")
     license: str | None
     rights_holder: str | None
     attribution: str = Field(description="Credit line to show wherever the image is shown.")
@@ -129,6 +149,39 @@ class ResultItem(BaseModel):
     my_label: bool | None = Field(None, description="The caller's own judgement of the image for this query, null if none.")
     judgements: dict[str, bool] = Field({}, description="Every judgement of the image for this query: annotator → relevant.")
     metadata: dict[str, Any] = Field(description="Every metadata column of the image.")
+
+
+class MapPoint(BaseModel):
+    """A placed image: a result (with its rank) or a labelled-relevant image outside the results (rank null)."""
+
+    row: int
+    lat: float = Field(description="Latitude, degrees (WGS84), to 5 decimals.")
+    lon: float = Field(description="Longitude, degrees (WGS84), to 5 decimals.")
+    rank: int | None = Field(description="Rank among the results; null for a relevant image the results do not hold.")
+    relevant: bool = Field(description="Labelled relevant to the query.")
+
+
+class Spread(BaseModel):
+    """Where and when a set of images lies: how many are placed, and counts by month of year and hour of day."""
+
+    n: int = Field(description="Images in the set.")
+    n_placed: int = Field(description="Those with coordinates (on the map).")
+    months: list[int] = Field(description="Captures per month, January first (12 counts).")
+    hours: list[int] = Field(description="Captures per hour of the clock time, 0 first (24 counts).")
+    n_without_month: int = Field(description="Images without a readable date.")
+    n_without_hour: int = Field(description="Images whose date has no clock time (or no date).")
+
+
+class OverviewResponse(BaseModel):
+    query: str | None
+    k: int
+    n_images: int
+    n_allowed: int = Field(description="Images that pass the filters.")
+    results: Spread = Field(description="The top k results.")
+    relevant: Spread = Field(description="The images labelled relevant to the query, wherever they rank and whatever the filters.")
+    n_relevant_not_in_collection: int = Field(description="Labelled-relevant images this collection does not hold (not placed).")
+    points: list[MapPoint] = Field(description="Placed results, best first, then placed relevant images outside them.")
+    timings_ms: dict[str, float] = Field(description="The search's stages, and overview: the map and timeline data (ms).")
 
 
 class FeedbackOut(BaseModel):
@@ -256,6 +309,10 @@ class Facets(BaseModel):
     taxonomy_levels: list[str]
     date_range: list[str] | None
     has_coordinates: bool
+    months: list[int] | None = Field(description="Images per month of capture, January first; null without a date column.")
+    n_with_hour: int = Field(description="Images whose date carries a clock time (what the hour filters can select).")
+    sites: dict[str, int] = Field(description="Images per site (location_name and location_id values), most frequent first, at most 500 of each.")
+    columns: dict[str, Literal["number", "boolean", "text"]] = Field(description="Every metadata column and how a where clause compares it.")
 
 
 class Taxon(BaseModel):

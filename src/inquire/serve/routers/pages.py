@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import calendar
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
@@ -27,4 +29,7 @@ def index(request: Request, state: State, who: Viewer) -> HTMLResponse:
         "max_query": MAX_QUERY_CHARS,
         "supercategories": SUPERCATEGORIES,
         "who": who,
+        "month_names": list(calendar.month_name)[1:],
+        "tiles": state.config.tiles,
+        "tiles_attribution": state.config.tiles_attribution,
     }, headers={"Cache-Control": "no-store"})

@@ -1,10 +1,12 @@
-"""Search and what the filters can take: ``/api/search``, ``/api/photos``, ``/api/info``, ``/api/facets``, ``/api/taxa``."""
+"""Search and what the filters can take: ``/api/search``, ``/api/overview`` (map and timeline), ``/api/photos``,
+``/api/info``, ``/api/facets``, ``/api/taxa``."""
 
 from __future__ import annotations
 
 import time
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -12,6 +14,8 @@ from fastapi.responses import Response
 from ..auth import VIEWER, Identity, Viewer
 from ..engine import Query as EngineQuery
 from ..feedback import LabelRows
+from ..occurrences import relevant_judges
+from ..overview import points, spread
 from ..present import result_items
 from ..schemas import (
     MAX_K,
@@ -19,6 +23,8 @@ from ..schemas import (
     Facets,
     FeedbackOut,
     InfoResponse,
+    OverviewBody,
+    OverviewResponse,
     PhotoOut,
     SearchBody,
     SearchRequest,
@@ -77,7 +83,28 @@ def _query(state: ServeState, req: SearchRequest) -> tuple[EngineQuery, LabelRow
     ), labelled
 
 
-def _json(response: SearchResponse) -> Response:
+def overview(state: ServeState, req: OverviewBody) -> OverviewResponse:
+    """Where and when the top ``k`` first-stage results and the query's labelled-relevant images lie."""
+    engine = state.engine
+    query, _ = _query(state, req)
+    hits = engine.search(query, req.k, req)
+    start = time.perf_counter()
+    relevant = relevant_judges(state.labels, req.q) if req.q else {}
+    found = engine.meta.rows_of(list(relevant))
+    relevant_rows = np.fromiter(found.values(), dtype=np.int64, count=len(found))
+    response = OverviewResponse(
+        query=req.q, k=req.k, n_images=engine.n_images, n_allowed=hits.n_allowed,
+        results=spread(engine.meta, hits.rows), relevant=spread(engine.meta, relevant_rows),
+        n_relevant_not_in_collection=len(relevant) - len(found), points=points(engine.meta, hits.rows, relevant_rows),
+        timings_ms={},
+    )
+    timings = {**hits.timings_ms, "overview": 1e3 * (time.perf_counter() - start)}
+    timings["total"] += timings["overview"]
+    response.timings_ms = {k: round(v, 2) for k, v in timings.items()}
+    return response
+
+
+def _json(response: SearchResponse | OverviewResponse) -> Response:
     """The response serialised by pydantic-core in one call: FastAPI would validate the finished
     model again and encode it with the json module (measured 3.6 ms against 1.1 ms for 50 results)."""
     return Response(response.model_dump_json(), media_type="application/json")
@@ -90,6 +117,14 @@ def search_post(req: SearchBody, state: State, who: Viewer) -> Response:
     ``refine`` re-ranks with the query moved by this query's stored labels and any ``labels`` sent.
     """
     return _json(run_search(state, req, who))
+
+
+@router.post("/overview", response_model=OverviewResponse, summary="Map and timeline data of a search (JSON body)")
+def overview_post(req: OverviewBody, state: State) -> Response:
+    """The search of ``POST /api/search`` (k up to 1000, no reranking), answered with where and when
+    its results lie, and where and when the images labelled relevant to ``q`` lie: map points and
+    counts by month of year and hour of day, computed on the server."""
+    return _json(overview(state, req))
 
 
 @router.get("/search", response_model=SearchResponse, summary="Search (query parameters)")

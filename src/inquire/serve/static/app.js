@@ -2,7 +2,8 @@
 // collection is put in the page with textContent, never as HTML.
 "use strict";
 
-const FIELDS = ["q", "k", "iconic_group", "taxon", "date_from", "date_to", "lat_min", "lat_max", "lon_min", "lon_max", "rerank", "rerank_from"];
+const FIELDS = ["q", "k", "iconic_group", "taxon", "date_from", "date_to", "lat_min", "lat_max", "lon_min", "lon_max",
+  "months", "hour_from", "hour_to", "site", "where", "rerank", "rerank_from"];
 const $ = (id) => document.getElementById(id);
 let current = null; // the query text of the results on screen (labels are kept under it)
 const example = { like: null, photo: null, photoName: "" }; // image parts of the query, mixed with the words
@@ -14,6 +15,18 @@ function params() {
     if (el && el.value.trim() !== "") out[name] = el.value.trim();
   }
   return out;
+}
+
+// The page's "where" box holds clauses joined by ";"; the API takes each as its own "where" item.
+const clauses = (text) => text.split(";").map((c) => c.trim()).filter(Boolean);
+
+// Query parameters for a GET of the API: a field per name, "where" repeated once per clause.
+function apiQuery(p) {
+  const out = new URLSearchParams();
+  for (const [name, value] of Object.entries(p)) {
+    for (const v of name === "where" ? clauses(value) : [value]) out.append(name, v);
+  }
+  return out.toString();
 }
 
 function showError(message) {
@@ -41,9 +54,10 @@ async function search(event, refine = false) {
   if (example.photo) p.photo = example.photo;
   if (!p.q && !p.like && !p.photo) return;
   const body = { ...p, k: Number(p.k || 20), refine };
-  for (const name of ["lat_min", "lat_max", "lon_min", "lon_max", "rerank_from", "like"]) {
+  for (const name of ["lat_min", "lat_max", "lon_min", "lon_max", "hour_from", "hour_to", "rerank_from", "like"]) {
     if (name in body) body[name] = Number(body[name]);
   }
+  if (body.where) body.where = clauses(body.where);
   showError("");
   $("status").textContent = refine ? "Refining with your labels…" : "Searching…";
   $("search-button").disabled = true;
@@ -55,8 +69,13 @@ async function search(event, refine = false) {
     delete shown.photo; // uploaded photos are kept only for a while: not part of a shareable URL
     if (refine) shown.refine = "true";
     history.replaceState(null, "", "?" + new URLSearchParams(shown).toString());
-    $("export-results").href = "/api/export/results.csv?" + new URLSearchParams({ ...p, refine: String(refine) }).toString();
+    $("export-results").href = "/api/export/results.csv?" + apiQuery({ ...p, refine: String(refine) });
+    for (const [id, kind] of [["export-occurrences", "csv"], ["export-geojson", "geojson"]]) {
+      $(id).hidden = !current;
+      if (current) $(id).href = `/api/export/occurrences.${kind}?` + new URLSearchParams({ query: current }).toString();
+    }
     $("tools").hidden = false;
+    if (window.inquireGeo) window.inquireGeo.update(body);
     $("refine").disabled = !current;
     if (current) loadQueryInfo(data.query);
   } catch (err) {
@@ -140,7 +159,8 @@ function card(item) {
   const score = item.score === null ? "not scored" : item.score.toFixed(3);
   node.querySelector(".rank").textContent = `#${item.rank} · ${score}` + (item.rerank_error ? ` (${item.rerank_error})` : "");
   node.querySelector(".species").textContent = item.species || item.image_path;
-  node.querySelector(".when-where").textContent = [item.date, item.place].filter(Boolean).join(" · ");
+  node.querySelector(".when-where").textContent = [[item.date, item.time].filter(Boolean).join(" "), item.place].filter(Boolean).join(" · ");
+  node.querySelector(".site").textContent = item.site ? `Site: ${item.site}` : "";
   node.querySelector(".attribution").textContent = item.attribution;
   for (const button of node.querySelectorAll("button.label")) {
     button.addEventListener("click", () => label(node, item.row, button.dataset.relevant === "true"));
@@ -178,6 +198,7 @@ async function label(node, row, relevant) {
       showLabel(node, saved.consensus, saved.relevant, saved.judgements);
     }
     showError("");
+    if (window.inquireGeo) window.inquireGeo.refresh(); // the map colours what is labelled relevant
   } catch (err) {
     showError("Label not saved: " + err.message);
   }
