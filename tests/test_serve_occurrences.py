@@ -42,7 +42,7 @@ def labelled(engine, tmp_path_factory):  # noqa: F811
         for row in RELEVANT_ROWS:
             assert client.put("/api/labels", json={"query": QUERY, "row": row, "relevant": True}).status_code == 200
         client.put("/api/labels", json={"query": QUERY, "row": NOT_RELEVANT_ROW, "relevant": False})
-        client.app.state.serve.labels.set(QUERY, "99999999", "gone/elsewhere", True)
+        client.app.state.serve.labels.set(QUERY, "99999999", "gone/elsewhere", True, annotator="local")
         yield client, db
 
 
@@ -198,3 +198,19 @@ def test_occurrences_command_names_the_queries_that_have_relevant_images(labelle
     assert isinstance(result.exception, InquireError)
     assert "No image is labelled relevant to 'a fox with mnage'" in str(result.exception)
     assert f"Queries with relevant images: {QUERY}" in str(result.exception)
+
+
+def test_identified_by_names_the_team_members_whose_judgements_make_the_consensus(tmp_path):
+    """identifiedBy lists who judged an image relevant; a tie is no consensus (not exported); single-user
+    mode's 'local' names nobody."""
+    from inquire.serve.labels import LabelStore
+    from inquire.serve.occurrences import relevant_judges
+
+    store = LabelStore(tmp_path / "labels.sqlite")
+    for image_id, votes in {"a": {"ana": True, "ben": True, "cy": False}, "b": {"ana": True, "ben": False},
+                            "c": {"ben": False}, "d": {"local": True}}.items():
+        for who, relevant in votes.items():
+            store.set(QUERY, image_id, f"p/{image_id}", relevant, annotator=who)
+    assert relevant_judges(store, QUERY) == {"a": ["ana", "ben"], "d": []}
+    occ = occurrences(_meta(image_id=["a", "d"]), relevant_judges(store, QUERY), QUERY, "team")
+    assert [r["identifiedBy"] for r in occ.records] == ["ana | ben", None]

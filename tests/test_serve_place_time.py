@@ -243,7 +243,7 @@ def test_overview_places_results_and_labelled_relevant_images(client, engine, se
     client.put("/api/labels", json={"query": QUERY, "row": int(birds[1]), "relevant": False})
     from inquire.serve.labels import LabelStore
 
-    LabelStore(client.app.state.serve.labels.path).set(QUERY, "not-in-this-collection", "gone/photo", True)
+    LabelStore(client.app.state.serve.labels.path).set(QUERY, "not-in-this-collection", "gone/photo", True, annotator="local")
 
     body = client.post("/api/overview", json={"q": QUERY, "iconic_group": "Birds"}).json()
     search = client.post("/api/search", json={"q": QUERY, "iconic_group": "Birds", "k": len(birds)}).json()
