@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .app import app, console, err_console
-from .options import ModelOpt
+from .options import ModelOpt, PrecisionOpt
 
 
 @app.command()
@@ -61,6 +61,7 @@ def embed(
     image_column: Annotated[
         Optional[str], typer.Option(help="Table sources: the column holding image bytes.")
     ] = None,
+    precision: PrecisionOpt = None,
 ) -> None:
     """Embed every image of a collection with a model; skipped files are listed in manifest.json."""
     from ..embed.collection import embed_collection
@@ -80,11 +81,13 @@ def embed(
         shard_size=shard_size,
         source_format=format,
         image_column=image_column,
+        precision=precision,
     )
     runs = manifest.get("runs") or []
     last = runs[-1] if runs else None
     console.print(
-        f"{manifest['n_rows']:,} embeddings ({manifest['model']['dim']}-d float16) of {manifest['n_items']:,} items "
+        f"{manifest['n_rows']:,} embeddings ({manifest['model']['dim']}-d float16, made at "
+        f"{manifest['model'].get('precision', 'an unrecorded')} precision) of {manifest['n_items']:,} items "
         f"in {manifest['n_shards']} shard(s) at {out}/"
     )
     if last is not None and last.get("items"):

@@ -7,7 +7,9 @@ one folder under the user's cache, named after the model and a hash of its ident
 
 :class:`CachedEmbeddings` puts a model behind two such caches (images and texts); the Rerank and
 Fullrank tasks, the ``clip:`` reranker and anything else that needs a model's embeddings of a
-few images or texts go through it.
+few images or texts go through it. The caches key on the model's identity and the precision it
+runs at (:mod:`inquire.models.precision`), so embeddings made at one precision are never served
+for a run at another.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..data.queries import normalize_text
-from ..models import model_identity, resolve_spec
+from ..models import model_identity, resolve_precision, resolve_spec
 from ..paths import cache_root, slug
 
 
@@ -88,12 +90,16 @@ class EmbeddingCache:
 class CachedEmbeddings:
     """Image and text embeddings of one model, computed only for what the cache lacks.
 
-    The model itself is loaded on first need; a fully cached run never loads it.
+    The model itself is loaded on first need; a fully cached run never loads it (nor torch, where
+    the device type is known without it: see :func:`inquire.device.device_type`). ``precision``:
+    see :func:`inquire.models.resolve_precision`, for ``task``.
     """
 
-    def __init__(self, spec: str, *, device: str | None, batch_size: int, workers: int | None, cache_dir: Path | None):
+    def __init__(self, spec: str, *, device: str | None, batch_size: int, workers: int | None, cache_dir: Path | None,
+                 precision: str | None = None, task: str = "rerank"):
         self.spec = resolve_spec(spec)
-        identity = model_identity(self.spec)
+        self.precision = resolve_precision(precision, self.spec, device, task)
+        identity = f"{model_identity(self.spec)}@{self.precision}"
         self.images = EmbeddingCache(identity, "image", root=cache_dir)
         self.texts = EmbeddingCache(identity, "text", root=cache_dir)
         self._device, self.batch_size, self.workers = device, batch_size, workers
@@ -104,7 +110,7 @@ class CachedEmbeddings:
         """The model, loaded on first use (and freed with this object)."""
         from ..models import create_embedder
 
-        return create_embedder(self.spec, self._device)
+        return create_embedder(self.spec, self._device, self.precision)
 
     def image_embeddings(
         self, image_ids: list, payloads: Callable[[set], object]

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..data.sources import ImageSource, open_source
 from ..errors import InquireError
-from ..models import model_identity, resolve_spec
+from ..models import model_identity, resolve_precision, resolve_spec
 from . import manifest as mf
 from .layout import (
     Shard,
@@ -62,6 +62,7 @@ def embed_collection(
     source_format: str = "auto",
     image_column: str | None = None,
     progress: bool = True,
+    precision: str | None = None,
 ) -> dict[str, Any]:
     """Embed every image of ``source`` with ``model`` into ``out_dir``; return the manifest.
 
@@ -71,6 +72,8 @@ def embed_collection(
     engine) or model actors (Ray; default one per GPU of the cluster, else one). ``address``: a
     Ray cluster to join (default: a local Ray instance, or the one this process already started).
     ``source_format`` and ``image_column``: see :func:`inquire.data.sources.open_source`.
+    ``precision``: see :func:`inquire.models.resolve_precision` (``auto`` is decided for the device
+    of the machine running this, also with the Ray engine); the folder is bound to it.
     """
     settings = Settings(batch_size, workers, device, engine, address, progress)
     if engine not in ENGINES:
@@ -84,7 +87,7 @@ def embed_collection(
     src = open_source(source, source_format, image_column)
     if len(src) == 0:
         raise InquireError(f"The source {src.root} holds no images; nothing to embed.")
-    config = mf.job_config(src, spec, model_identity(spec), shard_size)
+    config = mf.job_config(src, spec, model_identity(spec), shard_size, resolve_precision(precision, spec, device))
     out.mkdir(parents=True, exist_ok=True)
     with _locked(out):
         manifest = mf.read_manifest(out)
@@ -133,7 +136,8 @@ def _embed(
 
     started = time.perf_counter()
     # The Ray engine loads the model in its actors; here it only gives the preprocessing and dim.
-    embedder = create_embedder(spec, "cpu" if settings.engine == "ray" else settings.device)
+    precision = config["model"]["precision"]
+    embedder = create_embedder(spec, "cpu" if settings.engine == "ray" else settings.device, precision)
     dim = embedder.dim
     if manifest is None:
         manifest = mf.new_manifest(config, src, dim, repr(embedder.image_transform), len(shards))
@@ -154,7 +158,7 @@ def _embed(
 
             device, workers = run_ray(
                 src, spec, embedder.image_transform, dim, chunks, writer.add,
-                device=settings.device, actors=settings.workers, address=settings.address,
+                device=settings.device, precision=precision, actors=settings.workers, address=settings.address,
                 on_items=bar.update,
             )  # fmt: skip
     if writer.pending:

@@ -5,14 +5,16 @@ A spec is ``BACKEND:NAME``: ``open_clip:ViT-B-32/openai``, ``open_clip:hf-hub:im
 ``wildclip:CHECKPOINT.pth``; or a short name of a model of the INQUIRE paper (``inquire models``
 lists them, with the official loader each one mirrors).
 
-Resolving a spec and computing a model's identity (:mod:`inquire.models.spec`) import no
-deep-learning library; :func:`create_embedder` loads the model.
+Resolving a spec, computing a model's identity (:mod:`inquire.models.spec`) and choosing its
+precision (:mod:`inquire.models.precision`) import no deep-learning library; :func:`create_embedder`
+loads the model.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .precision import PRECISIONS, resolve_precision
 from .registry import PAPER_MODELS, PRECISION_NOTE, ModelInfo
 from .spec import BACKENDS, model_identity, resolve_spec
 
@@ -21,11 +23,15 @@ if TYPE_CHECKING:
 
     from .base import Embedder
 
-__all__ = ["BACKENDS", "PAPER_MODELS", "PRECISION_NOTE", "ModelInfo", "create_embedder", "model_identity", "resolve_spec"]
+__all__ = [
+    "BACKENDS", "PAPER_MODELS", "PRECISIONS", "PRECISION_NOTE", "ModelInfo", "create_embedder", "model_identity",
+    "resolve_precision", "resolve_spec",
+]
 
 
-def create_embedder(spec: str, device: "str | torch.device | None" = None) -> "Embedder":
-    """Load the embedding model named by ``spec`` on ``device`` (default: the best available)."""
+def create_embedder(spec: str, device: "str | torch.device | None" = None, precision: str | None = None) -> "Embedder":
+    """Load the embedding model named by ``spec`` on ``device`` (default: the best available) at
+    ``precision`` (default ``auto``: the paper's on a GPU, float32 elsewhere; see :func:`resolve_precision`)."""
     import torch
 
     from ..device import pick_device
@@ -36,11 +42,14 @@ def create_embedder(spec: str, device: "str | torch.device | None" = None) -> "E
     if backend == "open_clip":
         from .open_clip_backend import OpenClipEmbedder
 
-        return OpenClipEmbedder(name, dev)
-    if backend == "wildclip":
+        embedder: Embedder = OpenClipEmbedder(name, dev)
+    elif backend == "wildclip":
         from .wildclip_backend import WildClipEmbedder
 
-        return WildClipEmbedder(name, dev)
-    from .hf_backend import HFClipEmbedder
+        embedder = WildClipEmbedder(name, dev)
+    else:
+        from .hf_backend import HFClipEmbedder
 
-    return HFClipEmbedder(name, dev)
+        embedder = HFClipEmbedder(name, dev)
+    embedder.set_precision(resolve_precision(precision, full, str(dev)))
+    return embedder

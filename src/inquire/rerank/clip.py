@@ -26,15 +26,19 @@ class ClipScorer(CachedScorer):
 
     def __init__(
         self, model: str, *, device: str | None = None, batch_size: int = 64, workers: int | None = None,
-        embedding_cache_dir: Path | None = None, cache: ScoreCache | None = None,
+        embedding_cache_dir: Path | None = None, precision: str | None = None, cache: ScoreCache | None = None,
     ) -> None:
         super().__init__(cache)
         self.model_spec = resolve_spec(model)
         self.spec = f"clip:{self.model_spec}"
-        self.identity = f"clip:{model_identity(self.model_spec)}"
         self._embeddings = CachedEmbeddings(
-            self.model_spec, device=device, batch_size=batch_size, workers=workers, cache_dir=embedding_cache_dir
+            self.model_spec, device=device, batch_size=batch_size, workers=workers, cache_dir=embedding_cache_dir,
+            precision=precision,
         )
+        self.identity = f"clip:{model_identity(self.model_spec)}@{self._embeddings.precision}"
+
+    def report(self) -> dict:
+        return {"precision": self._embeddings.precision}
 
     def _score(self, pairs: Sequence[Pair]) -> ScoreResult:
         payloads = {p.image_key: p.image for p in pairs}

@@ -14,7 +14,8 @@ import pandas as pd
 
 from ..data.queries import canonical_split, normalize_text
 from ..errors import InquireError
-from .rerank import load_split, split_sources
+from .definition import OFFICIAL_K
+from .rerank import load_split, rerank_definition, split_sources
 from .results import default_out_dir, summarize, write_outputs
 from .runfile import read_run as read_run_file
 from .runfile import row_refs
@@ -86,16 +87,20 @@ def evaluate_run(
     split: str,
     data_dir: str | Path | None = None,
     queries_path: str | Path | None = None,
-    k: int = 50,
+    k: int | None = None,
     out_dir: str | Path | None = None,
     annotations_path: str | Path | None = None,
 ) -> tuple[Path, dict, pd.DataFrame]:
-    """Score a run file; writes ``per_query.csv`` and ``summary.json`` and returns them."""
+    """Score a run file; writes ``per_query.csv`` and ``summary.json`` and returns them.
+
+    ``k=None`` is each task's official definition: every candidate for Rerank, the top 50 for Fullrank.
+    """
     if task == "fullrank":
         from .fullrank_eval import evaluate_fullrank_run
 
         return evaluate_fullrank_run(
-            run_path, split=split, queries_path=queries_path, annotations_path=annotations_path, k=k, out_dir=out_dir
+            run_path, split=split, queries_path=queries_path, annotations_path=annotations_path,
+            k=OFFICIAL_K["fullrank"] if k is None else k, out_dir=out_dir,
         )
     if task != "rerank":
         raise InquireError(f"Unknown task {task!r} (--task): use 'rerank' or 'fullrank'.")
@@ -108,7 +113,7 @@ def evaluate_run(
     per_query = with_query_info(per_query, labels)
     summary = summarize(
         per_query, task="rerank", split=split, model=run_path.stem if run_path.stem != "run" else run_path.parent.name,
-        k=k, run_file=str(run_path), n_candidates=int(len(merged)),
+        k=k, definition=rerank_definition(merged, k), run_file=str(run_path), n_candidates=int(len(merged)),
         sources=split_sources(files, data_dir, split, queries_path),
     )
     out = Path(out_dir) if out_dir is not None else default_out_dir("evaluate", split, run_path.parent.name + "-" + run_path.stem)
