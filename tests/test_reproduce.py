@@ -263,3 +263,25 @@ def test_fullrank_two_stage_rows_run_their_first_stage_reranker_and_from_k(open_
     random = table.loc["random"]
     assert random["overall_published"] == 0 and 0 < random["overall_measured"] < 0.05 and random["definition"] == "top-50"
     assert "uniformly random order of the whole collection" in random["note"]
+
+
+def test_a_gpt_row_runs_against_an_openai_compatible_server_and_resumes(tmp_path_factory, tmp_path, monkeypatch):
+    """The packaged board's GPT-4o row, its reranker given as an api: spec and served by the fake server on 127.0.0.1."""
+    import fake_openai
+    import rerank_builders
+
+    data = rerank_builders.small_rerank_dataset(tmp_path_factory.getbasetemp() / "small-rerank")
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    out = tmp_path / "out"
+    with fake_openai.serve() as (url, state):
+        args = ["rerank", "--models", "gpt-4o=api:gpt-4o-2024-08-06", "--data", str(data), "--split", "val",
+                "--api-base", url, "--out", str(out), "--score-cache", str(tmp_path / "scores.sqlite")]
+        invoke(*args)
+        assert state.requests == 20  # 2 queries x 10 candidates, one request each
+        invoke(*args)
+        assert state.requests == 20  # rerun: every score from the cache
+    row = pd.read_csv(out / "reproduce.csv").set_index("model").loc["gpt-4o"]
+    assert row["status"] == "ran" and row["published_method"] == "GPT-4o" and row["overall_published"] == pytest.approx(0.624)
+    assert "not comparable" in row["note"]  # the validation split against the published test figures
+    summary = json.loads((out / "gpt-4o" / "summary.json").read_text())
+    assert summary["reranker"].startswith("api:gpt-4o-2024-08-06") and summary["definition"] == "all-candidates"
