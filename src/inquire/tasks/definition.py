@@ -59,5 +59,5 @@ def describe(defn: str, task: str) -> str:
     text = f"AP@{k}, nDCG@{k} and MRR within each query's top {k}, AP normalised by min(relevant, {k})"
     if task == "rerank":
         return text + ("; the published Rerank numbers are over all 100 candidates, as the official scripts "
-                       "compute them (the website's label says mAP@50)")
+                       "compute them (the website calls the board mAP@50)")
     return text + (": as the official Fullrank scripts compute them" if k == "50" and task == "fullrank" else "")
