@@ -16,12 +16,11 @@ import numpy as np
 import pytest
 import torch
 
+from inquire.device import _GPU_DRIVER_FILES
 from inquire.errors import InquireError
 from inquire.models import PAPER_MODELS, create_embedder, resolve_precision
 from inquire.models.precision import paper_precision
 from inquire.tasks.rerank import run_rerank
-
-GPU_DRIVERS = ("/proc/driver/nvidia", "/dev/dxg", "/dev/kfd")
 
 
 def test_the_paper_precision_of_each_model_follows_the_official_loaders():
@@ -88,7 +87,7 @@ def test_clip_scorer_scores_are_cached_per_precision(open_clip_spec, tmp_path):
     assert bf16.report() == {"precision": "bf16"}
 
 
-@pytest.mark.skipif(any(Path(p).exists() for p in GPU_DRIVERS), reason="a GPU driver is present: torch must be asked")
+@pytest.mark.skipif(any(Path(p).exists() for p in _GPU_DRIVER_FILES), reason="a GPU driver is present: torch must be asked")
 def test_a_fully_cached_run_decides_its_precision_without_torch(rerank_dir, open_clip_spec, queries_csv, tmp_path):
     """The cache key holds the precision; on a machine with no GPU driver it is known without importing torch,
     so a second run still loads neither the model nor torch."""
