@@ -26,7 +26,7 @@ from ..rerank import is_reranker_spec
 from .leaderboard import NOT_SUPPORTED
 
 #: --models keywords: the rows of the board each one selects
-GROUPS = {"paper": "embedding models", "paper-lmm": "vision-language rerankers (Rerank)",
+KEYWORDS = {"paper": "embedding models", "paper-lmm": "vision-language rerankers (Rerank)",
           "paper-two-stage": "two-stage rows (Fullrank)"}
 #: what a two-stage target rescores when no row of the board says: the published rows' "Top 100"
 DEFAULT_FROM_K = 100
@@ -64,7 +64,7 @@ def parse_models(models: str, board: pd.DataFrame, task: str) -> list[Target]:
     rerankers = _reranker_rows(board)
     targets: dict[str, Target] = {}
     for item in items:
-        if item in GROUPS:
+        if item in KEYWORDS:
             for target in _group(item, board, task):
                 targets.setdefault(target.name, target)
             continue
@@ -98,7 +98,7 @@ def _group(keyword: str, board: pd.DataFrame, task: str) -> list[Target]:
         return [Target(name, info.spec, explicit=False) for name, info in PAPER_MODELS.items()]
     wanted = {"paper-lmm": "rerank", "paper-two-stage": "fullrank"}[keyword]
     if task != wanted:
-        raise InquireError(f"--models {keyword} selects {GROUPS[keyword]}; use it with `inquire reproduce {wanted}`.")
+        raise InquireError(f"--models {keyword} selects {KEYWORDS[keyword]}; use it with `inquire reproduce {wanted}`.")
     out = []
     for _, row in board[board["reranker"].notna()].iterrows():
         name, why = row["reranker"].strip(), _unsupported(row)
@@ -150,7 +150,7 @@ def _what(target: Target) -> str:
     return " >> ".join(s for s in (target.spec, target.reranker) if s)
 
 
-def model_key(name: str, spec: str | None = None) -> str:
+def _model_key(name: str, spec: str | None = None) -> str:
     """What two ways of naming one embedding model share: a paper model's short name, else the spec
     with a local folder or file as its real path."""
     if name in PAPER_MODELS:
@@ -181,10 +181,10 @@ def _two_stage_row(board: pd.DataFrame, name: str, reranker_name: str | None, sp
 
 
 def _model_row(rows: pd.DataFrame, name: str, spec: str | None, source: object) -> dict | None:
-    key = model_key(name, spec)
+    key = _model_key(name, spec)
     for _, row in rows[rows["model"].notna()].iterrows():
         try:
-            same = model_key(str(row["model"]).strip()) == key
+            same = _model_key(str(row["model"]).strip()) == key
         except InquireError as exc:
             raise InquireError(f"Leaderboard file {source or 'leaderboard.csv'}: row {row['method']!r}: {exc}") from None
         if same:
