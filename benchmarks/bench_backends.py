@@ -69,7 +69,7 @@ def main() -> None:
 
     data = builders.build_rerank_dataset(out / "rerank", splits=RERANK_SPLITS)
     runs = [run_rerank(spec, "test", data_dir=data, queries_path=builders.QUERY_CSVS["test"], out_dir=out / name,
-                       device="cpu", workers=0, cache_dir=out / "cache")
+                       k=50, device="cpu", workers=0, cache_dir=out / "cache")
             for name, spec in (("open_clip", oc_spec), ("hf", hf_spec))]
     joined = runs[0].run.merge(runs[1].run, on=["query", "inat24_image_id"], suffixes=("_oc", "_hf"))
     pairs = np.array([builders.swapped_pairs(g.score_oc.to_numpy(), g.score_hf.to_numpy()) for _, g in joined.groupby("query")]).sum(axis=0)

@@ -39,9 +39,9 @@ def rerank_runs(tmp_path_factory, rerank_dir: Path, queries_csv: Path, spec: str
         model = run_rerank(spec, "test", data_dir=rerank_dir, queries_path=queries_csv, out_dir=root / "model").out_dir
         _, labels = load_split("test", rerank_dir, queries_csv)
         labels["score"] = labels["clip_score"]
-        per_query, labels["rank"] = score_run(labels, k=50)
+        per_query, labels["rank"] = score_run(labels, k=None)
         per_query = with_query_info(per_query, labels)
-        summary = summarize(per_query, task="rerank", split="test", model="INQUIRE-Rerank clip_score", k=50)
+        summary = summarize(per_query, task="rerank", split="test", model="INQUIRE-Rerank clip_score", k=None)
         write_outputs(root / "clip", summary, per_query, labels[["query", "inat24_image_id", "score", "rank", "relevant"]])
         scored = root / "clip_scores.csv"
         labels[["query", "inat24_image_id", "score"]].to_csv(scored, index=False)

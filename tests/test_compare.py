@@ -85,12 +85,16 @@ def test_same_id_different_query_text_is_refused(runs, tmp_path):
         compare_runs(*load_runs([runs["model"], other]))
 
 
-def test_runs_scored_at_different_k_are_refused(runs, rerank_dir, queries_csv, tmp_path):
+def test_runs_scored_by_different_definitions_are_refused(runs, rerank_dir, queries_csv, tmp_path):
     scored = tmp_path / "scores.csv"
     pd.read_parquet(runs["model"] / "run.parquet")[["query", "inat24_image_id", "score"]].to_csv(scored, index=False)
+    at_50, _, _ = evaluate_run(scored, split="test", data_dir=rerank_dir, queries_path=queries_csv("test"), k=50, out_dir=tmp_path / "k50")
+    with pytest.raises(InquireError, match="over every candidate and .* at k=50: their metrics are not comparable"):
+        compare_runs(load_run(runs["model"]), load_run(at_50))
+    # k=100 covers all 100 candidates: the same numbers, the same definition, so comparable
     at_100, _, _ = evaluate_run(scored, split="test", data_dir=rerank_dir, queries_path=queries_csv("test"), k=100, out_dir=tmp_path / "k100")
-    with pytest.raises(InquireError, match="k=50 .* k=100"):
-        compare_runs(load_run(runs["model"]), load_run(at_100))
+    same = compare_runs(load_run(runs["model"]), load_run(at_100), n_resamples=10)
+    assert same.definition == "all-candidates" and same.groups[0].diff == 0
 
 
 def test_cli_errors_are_messages_without_traceback(runs, tmp_path):

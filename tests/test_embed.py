@@ -70,6 +70,7 @@ def test_layout_and_manifest(baseline, collection):
         and manifest["n_rows"] == rows == n_items - 5
     )
     assert manifest["model"]["dim"] == 32 and manifest["model"]["dtype"] == "float16"
+    assert manifest["model"]["precision"] == "fp32"  # auto on a CPU: float32
     assert (
         "Normalize" in manifest["model"]["preprocessing"] and "#" in manifest["model"]["identity"]
     )
@@ -205,6 +206,8 @@ def test_refuses_another_model_source_or_shard_size(baseline, collection, open_c
         embed_collection(other, open_clip_spec, out, shard_size=SHARD)
     with pytest.raises(InquireError, match="shard size 8, not 16"):
         embed_collection(collection, open_clip_spec, out, shard_size=16)
+    with pytest.raises(InquireError, match=r"fp32 precision, not bf16 \(--precision\)"):  # never mixed in one folder
+        embed_collection(collection, open_clip_spec, out, shard_size=SHARD, precision="bf16")
     foreign = tmp_path / "published"
     (foreign / "img_emb").mkdir(parents=True)
     np.save(foreign / "img_emb" / "img_emb_0.npy", np.zeros((2, 32), np.float16))

@@ -48,8 +48,9 @@ def test_cli_evaluate_prints_the_table(run_csv, rerank_dir, queries_csv, tmp_pat
     result = CliRunner().invoke(app, ["evaluate", str(path), "--split", "test", "--data", str(rerank_dir),
                                       "--queries", str(queries_csv("test")), "--out", str(tmp_path / "o")], terminal_width=200)
     assert result.exit_code == 0, result.output
-    assert "mAP@50" in result.output
-    assert json.loads((tmp_path / "o" / "summary.json").read_text())["n_queries"] == 7
+    assert "mAP (all)" in result.output and "as the official rerank scripts compute them" in result.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["n_queries"] == 7 and summary["definition"] == "all-candidates" and summary["k"] is None
 
 
 def _broken(run: pd.DataFrame, tmp_path, name="broken.csv"):

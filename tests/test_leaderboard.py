@@ -13,6 +13,7 @@ from inquire.cli import app
 from inquire.errors import InquireError
 from inquire.report.leaderboard import leaderboard, reference_rows
 from inquire.report.runs import load_run
+from inquire.tasks.evaluate import evaluate_run
 from inquire.tasks.results import SUPERCATEGORIES
 
 
@@ -38,15 +39,26 @@ def test_a_run_is_placed_by_its_overall_map(tmp_path_factory, rerank_dir, open_c
 
     result = CliRunner().invoke(app, ["leaderboard", str(runs["model"])], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert "INQUIRE-Rerank leaderboard" in result.output and "Fullrank" not in result.output
+    assert "INQUIRE-Rerank leaderboard (mAP (all), %)" in result.output and "Fullrank" not in result.output
+    assert "as the official rerank scripts compute them" in result.output
     assert run.label in result.output and "62.4" in result.output
 
-    at_100 = tmp_path / "k100"
-    shutil.copytree(runs["clip_evaluated"], at_100)
-    summary = json.loads((at_100 / "summary.json").read_text())
-    (at_100 / "summary.json").write_text(json.dumps({**summary, "k": 100}))
-    with pytest.raises(InquireError, match="k=100.*mAP@50"):
-        leaderboard("rerank", [load_run(at_100)])
+    # the website's label says AP@50, but the published Rerank numbers are over all 100 candidates: an AP@50
+    # run is refused with the way to re-score it, also one written before summaries named their definition
+    scored = tmp_path / "scores.csv"
+    run.ranked.rename(columns={"image": "inat24_image_id"}).assign(query=lambda d: d["query_id"].map(run.per_query["query"]))[
+        ["query", "inat24_image_id", "score"]].to_csv(scored, index=False)
+    at_50, _, _ = evaluate_run(scored, split="test", data_dir=rerank_dir, queries_path=queries_csv("test"), k=50,
+                               out_dir=tmp_path / "k50")
+    with pytest.raises(InquireError, match=r"scored at k=50, but the published INQUIRE-Rerank numbers are AP, nDCG and "
+                                           r"MRR over all of each query's candidates.*leave --k out"):
+        leaderboard("rerank", [load_run(at_50)])
+    older = tmp_path / "older"
+    shutil.copytree(runs["clip_evaluated"], older)
+    summary = json.loads((older / "summary.json").read_text())
+    (older / "summary.json").write_text(json.dumps({**{k: v for k, v in summary.items() if k != "definition"}, "k": 50}))
+    with pytest.raises(InquireError, match="scored at k=50"):
+        leaderboard("rerank", [load_run(older)])
     with pytest.raises(InquireError, match="'rerank' run"):
         leaderboard("fullrank", [run])
 

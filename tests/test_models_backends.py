@@ -72,7 +72,7 @@ def test_image_embeddings_differ_only_by_the_centre_crop_rounding(embedders):
 
 def test_rerank_orderings_agree(specs, rerank_dir, tmp_path):
     results = [
-        run_rerank(spec, "validation", data_dir=rerank_dir, out_dir=tmp_path / str(i)) for i, spec in enumerate(specs)
+        run_rerank(spec, "validation", data_dir=rerank_dir, out_dir=tmp_path / str(i), k=50) for i, spec in enumerate(specs)
     ]
     runs = [result.run for result in results]
     both = runs[0].merge(runs[1], on=["query", "inat24_image_id"], suffixes=("_oc", "_hf"))

@@ -157,7 +157,10 @@ def test_models_command_shows_each_entrys_official_source():
     assert rows["rn50"][3].startswith("all_clipopen_clip:RN50/openai") and "QuickGELU" in rows["rn50"][3]
     assert rows["bioclip"][3].startswith("utils.py:open_clipdirectly")
     assert "model.clip_model." in rows["wildclip-t1"][3]
-    assert "torch.autocast" in result.output
+    # each model's precision on a GPU, as the official code ran it (inquire.models.precision)
+    assert rows["vit-h-14-378"][4] == "bf16/bf16" and rows["bioclip"][4] == "fp16/fp32"
+    assert rows["wildclip-t1"][4] == "fp16-weights/fp16-weights"
+    assert "all_clip's bfloat16 autocast" in "".join(result.output.split("\n"))
 
 
 def test_hf_clip_caches_made_with_the_torchvision_processor_are_not_reused():

@@ -55,6 +55,27 @@ def test_wildclip_spec_gives_the_official_embeddings(checkpoint, official):
     assert embedder.text_fast_path is not None  # OpenAI's causal tower: the exact short pass
 
 
+def test_float16_weights_are_those_clip_load_gives_on_a_gpu(checkpoint, official):
+    """WildCLIP's paper precision: clip.load's convert_weights makes linear, convolution, attention and projection
+    weights float16 and keeps the rest float32; the fp16-weights model holds exactly those dtypes, name by name."""
+    clip = builders.import_openai_clip()
+    path, _ = checkpoint
+    reference = clip.model.CLIP(**builders.OPENAI_VIT_B16)
+    clip.model.convert_weights(reference)
+    want = {k: v.dtype for k, v in reference.state_dict().items()}
+    assert set(want.values()) == {torch.float16, torch.float32}
+    with pytest.warns(UserWarning, match="not CLIP weights"):
+        embedder = create_embedder(f"wildclip:{path}", "cpu", "fp16-weights")
+    ours = embedder._model.state_dict()
+    assert {k: ours[k].dtype for k in want} == want and embedder.precision == "fp16-weights"
+    model, preprocess, _ = official  # float32: the half-precision embeddings stay close to it
+    pixels = torch.stack([preprocess(Image.open(p)) for p in builders.sample_image_files()[:2]])
+    with torch.inference_mode():
+        full = torch.nn.functional.normalize(model.encode_image(pixels), dim=-1).numpy()
+    half = embedder.encode_images(pixels)
+    assert (half * full).sum(axis=1).min() > 0.999 and not np.array_equal(half, full)
+
+
 def test_replacing_the_checkpoint_changes_the_model_identity(tmp_path):
     path = tmp_path / "wildclip.pth"
     torch.save({"state_dict": {}}, path)

@@ -19,7 +19,9 @@ from inquire.data.queries import load_queries
 from inquire.errors import InquireError
 from inquire.models import PAPER_MODELS
 from inquire.paths import slug
-from inquire.report.reproduce import PUBLISHED_QUERIES, parse_models
+from inquire.report.leaderboard import read_board
+from inquire.report.reproduce import PUBLISHED_QUERIES
+from inquire.report.targets import parse_models
 
 HEADER = "task,method,kind,size,overall,appearance,behavior,context,species,source,model\n"
 runner = CliRunner()
@@ -49,7 +51,8 @@ def test_rerank_runs_each_model_compares_and_flags_then_reuses(rerank_dir, open_
 
     oc = table.loc[open_clip_spec]
     summary = json.loads((out / slug(open_clip_spec) / "summary.json").read_text())
-    assert summary["task"] == "rerank" and summary["k"] == 50 and summary["split"] == "test"
+    assert summary["task"] == "rerank" and summary["split"] == "test"
+    assert summary["k"] is None and summary["definition"] == "all-candidates"  # as the official scripts scored the board
     assert oc["overall_measured"] == pytest.approx(summary["map"])
     assert oc["overall_published"] == pytest.approx(0.50)
     assert oc["overall_diff"] == pytest.approx(summary["map"] - 0.50)
@@ -95,7 +98,7 @@ def test_a_model_that_fails_is_reported_and_the_others_still_run(rerank_dir, ope
     result = invoke("rerank", "--models", f"{missing},{open_clip_spec},wildclip-t1", "--data", str(rerank_dir),
                     "--out", str(tmp_path / "out"), "--device", "cpu", "--workers", "0", code=1)
     table = pd.read_csv(tmp_path / "out" / "reproduce.csv").set_index("model")
-    assert list(table["status"]) == ["failed", "ran", "failed"]
+    assert list(table["status"]) == ["failed", "ran", "failed", "computed", "computed"]  # then the Random rows
     assert "no-such-model" in table.loc[missing, "note"]
     assert "wildclip-t1=SPEC" in table.loc["wildclip-t1", "note"]
     assert table.loc["wildclip-t1", "overall_published"] == pytest.approx(0.316)  # what it would be compared with
@@ -108,8 +111,9 @@ def test_bad_model_lists_are_user_errors_before_anything_runs(rerank_dir, tmp_pa
         invoke("rerank", "--models", "vit-b-3", "--data", str(rerank_dir), "--out", str(tmp_path / "o"))
     with pytest.raises(InquireError, match="empty item"):
         invoke("rerank", "--models", "vit-b-32,,bioclip", "--data", str(rerank_dir), "--out", str(tmp_path / "o"))
+    rerank_board = read_board().query("task == 'rerank'")
     with pytest.raises(InquireError, match="names 'x' twice"):
-        parse_models(f"x=open_clip:local-dir:{rerank_dir},x=vit-b-32")
+        parse_models(f"x=open_clip:local-dir:{rerank_dir},x=vit-b-32", rerank_board, "rerank")
     no_model_column = tmp_path / "old.csv"
     no_model_column.write_text(HEADER.replace(",model\n", "\n") + "rerank,Tiny,demo,,50.0,,,,,fixture\n")
     with pytest.raises(InquireError, match="no 'model' column"):  # else every model would read "not on the board"
@@ -117,7 +121,7 @@ def test_bad_model_lists_are_user_errors_before_anything_runs(rerank_dir, tmp_pa
                "--published", str(no_model_column))
     assert not (tmp_path / "o").exists()
 
-    targets = parse_models("paper,vit-b-32")
+    targets = parse_models("paper,vit-b-32", rerank_board, "rerank")
     assert [t.name for t in targets] == list(PAPER_MODELS)  # paper: every model, the unloadable ones too
     assert [t.name for t in targets if t.spec is None] == ["wildclip-t1", "wildclip-t1t7-lwf"]
     assert next(t for t in targets if t.name == "vit-b-32").explicit
@@ -135,8 +139,8 @@ def test_fullrank_over_an_embeddings_root(open_clip_spec, tmp_path):
     invoke("fullrank", "--models", f"paper,vit-b-16={open_clip_spec}", "--embeddings-root", str(root),
            "--annotations", str(annotations), "--out", str(out), "--device", "cpu", "--workers", "0")
     table = pd.read_csv(out / "reproduce.csv").set_index("model")
-    assert table.loc["vit-b-16", "status"] == "ran"
-    assert (table.drop(index="vit-b-16")["status"] == "skipped").all() and len(table) == len(PAPER_MODELS)
+    assert table.loc["vit-b-16", "status"] == "ran" and table.loc["random", "status"] == "computed"
+    assert (table.drop(index=["vit-b-16", "random"])["status"] == "skipped").all() and len(table) == len(PAPER_MODELS) + 1
     assert "no embedding folder" in table.loc["vit-l-14", "note"]
     summary = json.loads((out / "vit-b-16" / "summary.json").read_text())
     assert summary["task"] == "fullrank" and summary["n_queries"] == PUBLISHED_QUERIES["fullrank"]
@@ -147,3 +151,137 @@ def test_fullrank_over_an_embeddings_root(open_clip_spec, tmp_path):
 
     invoke("fullrank", "--models", f"vit-l-14={open_clip_spec}", "--embeddings-root", str(root),
            "--annotations", str(annotations), "--out", str(out), code=1)  # named, but no folder: a failure
+
+
+LMM_HEADER = HEADER.replace(",model\n", ",model,reranker,from_k,reproduce\n")
+
+
+def lmm_board(path: Path, *rows: str) -> Path:
+    path.write_text("# a fixture leaderboard with reranker rows: made-up numbers\n" + LMM_HEADER + "".join(r + "\n" for r in rows))
+    return path
+
+
+def test_paper_lmm_runs_every_reranker_row_lists_the_unsupported_and_computes_random(
+    rerank_dir, open_clip_spec, tmp_path, monkeypatch
+):
+    """The vision-language rows by their reranker column (a clip: spec stands in for a paper name here), a row
+    marked not supported listed with its reason and never run, the Random row exact under both definitions."""
+    from inquire.data.rerank import load_labels, rerank_files
+    from inquire.random_baseline import expected_metrics
+
+    reranker = f"clip:{open_clip_spec}"
+    made_up = lmm_board(tmp_path / "lmm.csv", f"rerank,Tiny LMM,open-source LMM,,40.0,,,,,fixture,,{reranker},,",
+                        "rerank,VILA-like,open-source LMM,,50.0,,,,,fixture,,vila-like,,not supported: needs its own codebase",
+                        "rerank,Random,baseline,,23.0,,,,,fixture,,,,computed")
+    out = tmp_path / "out"
+    args = ["rerank", "--models", "paper-lmm", "--data", str(rerank_dir), "--out", str(out), "--published", str(made_up),
+            "--device", "cpu", "--workers", "0", "--score-cache", str(tmp_path / "scores.sqlite")]
+    result = invoke(*args)
+    table = pd.read_csv(out / "reproduce.csv").set_index("model")
+    assert list(table.index) == [reranker, "vila-like", "random", "random@50"]
+    assert list(table["status"]) == ["ran", "not supported", "computed", "computed"]
+
+    lmm = table.loc[reranker]
+    summary = json.loads((out / slug(reranker) / "summary.json").read_text())
+    assert summary["reranker"].startswith("clip:") and summary["definition"] == "all-candidates"
+    assert lmm["overall_published"] == pytest.approx(0.40) and lmm["overall_measured"] == pytest.approx(summary["map"])
+    vila = table.loc["vila-like"]
+    assert vila["note"] == "not supported: needs its own codebase" and pd.isna(vila["overall_measured"]) and not vila["flagged"]
+    assert vila["overall_published"] == pytest.approx(0.50) and "vila-like: not supported: needs its own codebase" in result.output
+
+    labels = load_labels(rerank_files("test", rerank_dir))
+    counts = labels.groupby("query")["relevant"].agg(["size", "sum"])
+    for name, k, definition in (("random", None, "all-candidates"), ("random@50", 50, "top-50")):
+        row = table.loc[name]
+        exact = expected_metrics(counts["size"].to_numpy(), counts["sum"].to_numpy(), k=k).ap.mean()
+        assert row["definition"] == definition and row["overall_measured"] == pytest.approx(exact, abs=1e-12)
+        assert row["overall_published"] == pytest.approx(0.23) and row["spec"].startswith("exact expectation")
+        assert json.loads((out / slug(name) / "summary.json").read_text())["definition"] == definition
+    assert "shown as evidence of how the board was scored" in table.loc["random@50", "note"]
+    assert table.loc["random@50", "overall_measured"] < table.loc["random", "overall_measured"] - 0.05
+
+    # Rerun: every score comes from the score cache, so the reranker's model is never loaded again.
+    def no_model(*_a, **_k):
+        raise AssertionError("the model was loaded although every score is cached")
+
+    monkeypatch.setattr("inquire.models.create_embedder", no_model)
+    invoke(*args)
+    again = pd.read_csv(out / "reproduce.csv").set_index("model")
+    assert again.loc[reranker, "overall_measured"] == pytest.approx(lmm["overall_measured"])
+
+
+def test_a_reranker_row_runs_a_given_spec_or_local_weights_under_its_name(rerank_dir, open_clip_spec, tmp_path):
+    reranker = f"clip:{open_clip_spec}"
+    made_up = lmm_board(tmp_path / "lmm.csv", "rerank,Tiny LMM,open-source LMM,,40.0,,,,,fixture,,tiny-lmm,,")
+    out = tmp_path / "out"
+    invoke("rerank", "--models", f"tiny-lmm={reranker}", "--data", str(rerank_dir), "--out", str(out),
+           "--published", str(made_up), "--device", "cpu", "--workers", "0", "--score-cache", str(tmp_path / "s.sqlite"))
+    row = pd.read_csv(out / "reproduce.csv").set_index("model").loc["tiny-lmm"]
+    assert row["status"] == "ran" and row["published_method"] == "Tiny LMM" and row["spec"] == reranker
+
+    rows = read_board(made_up).query("task == 'rerank'")
+    (target,) = parse_models(f"tiny-lmm={tmp_path}", rows, "rerank")  # a folder: the row's protocol on those weights
+    assert (target.name, target.reranker, target.reranker_name) == ("tiny-lmm", f"tiny-lmm={tmp_path}", "tiny-lmm")
+    (target,) = parse_models("tiny-lmm", rows, "rerank")
+    assert target.reranker == "tiny-lmm" and target.spec is None
+    with pytest.raises(InquireError, match="use it with `inquire reproduce fullrank`"):
+        parse_models("paper-two-stage", rows, "rerank")
+    with pytest.raises(InquireError, match="FIRST>>tiny-lmm"):
+        parse_models("tiny-lmm", rows.assign(task="fullrank"), "fullrank")
+
+
+def test_fullrank_two_stage_rows_run_their_first_stage_reranker_and_from_k(open_clip_spec, tmp_path):
+    from PIL import Image
+
+    queries = load_queries("test")
+    fx = build_fixture(tmp_path, open_clip_spec, queries, n_random=40, shards=1)
+    root = tmp_path / "embeddings"
+    root.mkdir()
+    fx["folder"].rename(root / slug(open_clip_spec))  # a first stage given as a spec: its folder is named by slug
+    annotations = write_annotations(tmp_path / "inquire_annotations.csv", fx["annotations"])
+    photos = tmp_path / "photos"
+    for i, p in enumerate(fx["paths"]):
+        (photos / p).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (24, 20), (i % 251, (7 * i) % 253, 90)).save(photos / f"{p}.jpg")
+    reranker = f"clip:{open_clip_spec}"
+    made_up = lmm_board(tmp_path / "two.csv", f"fullrank,ViT-B/16 Top 50 → tiny,two-stage,,30.0,,,,,fixture,{open_clip_spec},{reranker},50,",
+                        f"fullrank,ViT-B/16 Top 50 → VILA-like,two-stage,,20.0,,,,,fixture,{open_clip_spec},vila-like,50,not supported: needs VILA",
+                        "fullrank,Random,baseline,,0.0,,,,,fixture,,,,computed")
+    out = tmp_path / "out"
+    common = ["fullrank", "--models", "paper-two-stage", "--embeddings-root", str(root), "--annotations", str(annotations),
+              "--published", str(made_up), "--device", "cpu", "--workers", "0", "--score-cache", str(tmp_path / "s.sqlite")]
+    with pytest.raises(InquireError, match=r"a two-stage run reads the photos: pass --images ROOT"):
+        invoke(*common, "--out", str(tmp_path / "no-photos"))  # nothing could run: one error saying why
+
+    invoke(*common, "--images", str(photos), "--out", str(out))
+    table = pd.read_csv(out / "reproduce.csv").set_index("model")
+    name = f"{open_clip_spec}>>{reranker}"
+    assert list(table["status"]) == ["ran", "not supported", "computed"]
+    summary = json.loads((out / slug(name) / "summary.json").read_text())
+    assert summary["from_k"] == 50 and summary["k"] == 50 and summary["definition"] == "top-50" and " >> clip:" in summary["model"]
+    assert table.loc[name, "overall_published"] == pytest.approx(0.30) and table.loc[name, "overall_measured"] == pytest.approx(summary["map"])
+    random = table.loc["random"]
+    assert random["overall_published"] == 0 and 0 < random["overall_measured"] < 0.05 and random["definition"] == "top-50"
+    assert "uniformly random order of the whole collection" in random["note"]
+
+
+def test_a_gpt_row_runs_against_an_openai_compatible_server_and_resumes(tmp_path_factory, tmp_path, monkeypatch):
+    """The packaged board's GPT-4o row, its reranker given as an api: spec and served by the fake server on 127.0.0.1."""
+    import fake_openai
+    import rerank_builders
+
+    data = rerank_builders.small_rerank_dataset(tmp_path_factory.getbasetemp() / "small-rerank")
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    out = tmp_path / "out"
+    with fake_openai.serve() as (url, state):
+        args = ["rerank", "--models", "gpt-4o=api:gpt-4o-2024-08-06", "--data", str(data), "--split", "val",
+                "--api-base", url, "--out", str(out), "--score-cache", str(tmp_path / "scores.sqlite")]
+        invoke(*args)
+        assert state.requests == 20  # 2 queries x 10 candidates, one request each
+        invoke(*args)
+        assert state.requests == 20  # rerun: every score from the cache
+    row = pd.read_csv(out / "reproduce.csv").set_index("model").loc["gpt-4o"]
+    assert row["status"] == "ran" and row["published_method"] == "GPT-4o" and row["overall_published"] == pytest.approx(0.624)
+    assert "not comparable" in row["note"]  # the validation split against the published test figures
+    summary = json.loads((out / "gpt-4o" / "summary.json").read_text())
+    assert summary["reranker"].startswith("api:gpt-4o-2024-08-06") and summary["definition"] == "all-candidates"

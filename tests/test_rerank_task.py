@@ -24,7 +24,7 @@ def test_run(rerank_dir, open_clip_spec, queries_csv, tmp_path_factory):
     result = CliRunner().invoke(
         app,
         ["rerank", "--model", open_clip_spec, "--data", str(rerank_dir), "--queries", str(queries_csv("test")),
-         "--split", "test", "--k", "100", "--out", str(out), "--workers", "1", "--batch-size", "32"],
+         "--split", "test", "--out", str(out), "--workers", "1", "--batch-size", "32"],
         terminal_width=200,
     )
     assert result.exit_code == 0, result.output
@@ -60,12 +60,13 @@ def test_writes_the_three_outputs_with_published_columns(test_run):
     summary = json.loads((out / "summary.json").read_text())
     for key in ["task", "split", "model", "k", "map", "ndcg", "mrr", "by_supercategory", "n_queries", "n_images", "timings_s", "versions"]:
         assert key in summary
-    assert summary["n_queries"] == 7 and summary["k"] == 100
+    assert summary["n_queries"] == 7 and summary["k"] is None and summary["definition"] == "all-candidates"
+    assert "as the official rerank scripts compute them" in summary["definition_note"]
     assert set(summary["by_supercategory"]) <= {"Appearance", "Behavior", "Context", "Species"}
-    assert "mAP@100" in output and "Results written to" in output
+    assert "mAP (all)" in output and "over all of each query's candidates" in output and "Results written to" in output
 
 
-def test_k100_equals_the_official_rerank_script(test_run):
+def test_the_default_equals_the_official_rerank_script(test_run):
     out, _ = test_run
     run = pd.read_parquet(out / "run.parquet")
     ours = pd.read_csv(out / "per_query.csv").set_index("query")
@@ -108,18 +109,26 @@ def test_trailing_space_and_empty_iconic_group_queries_are_kept(test_run, querie
 
 def test_second_run_uses_the_cache_and_gives_identical_results(test_run, rerank_dir, open_clip_spec, queries_csv, tmp_path):
     out, _ = test_run
-    result = run_rerank(open_clip_spec, "test", data_dir=rerank_dir, queries_path=queries_csv("test"), out_dir=tmp_path, k=100)
+    result = run_rerank(open_clip_spec, "test", data_dir=rerank_dir, queries_path=queries_csv("test"), out_dir=tmp_path)
     assert result.summary["n_images_embedded"] == 0
     assert "load_model" not in result.summary["timings_s"]
     first = pd.read_parquet(out / "run.parquet")
     pd.testing.assert_frame_equal(first, result.run.reset_index(drop=True))
 
 
-def test_default_k_is_the_leaderboards_50(rerank_dir, open_clip_spec, queries_csv, tmp_path):
-    result = run_rerank(open_clip_spec, "val", data_dir=rerank_dir, queries_path=queries_csv("val"), out_dir=tmp_path)
-    assert result.summary["k"] == 50 and result.summary["split"] == "val"
-    assert (result.per_query["precision"] <= 1).all()
-    assert result.summary["n_queries"] == 4
+def test_k50_is_the_cut_off_the_website_names_and_says_so(test_run, rerank_dir, open_clip_spec, queries_csv, tmp_path):
+    """--k 50 stays: AP@50 of the same ranking, named as such; on these queries it differs from the default."""
+    out, _ = test_run
+    result = CliRunner().invoke(app, ["rerank", "--model", open_clip_spec, "--data", str(rerank_dir), "--split", "test",
+                                      "--k", "50", "--out", str(tmp_path)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["k"] == 50 and summary["definition"] == "top-50"
+    assert "mAP@50" in result.output and "the published Rerank numbers are over all 100 candidates" in result.output
+    every = pd.read_csv(out / "per_query.csv").set_index("query_id")["ap"]
+    at_50 = pd.read_csv(tmp_path / "per_query.csv").set_index("query_id")["ap"]
+    assert (at_50 <= every + 1e-12).all() and (at_50 < every - 0.05).any()
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "run.parquet"), pd.read_parquet(out / "run.parquet"))
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -137,6 +146,8 @@ def test_a_local_copy_needs_no_network_and_no_query_file(test_run, rerank_dir, o
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     with_file = json.loads((test_run[0] / "summary.json").read_text())
     assert summary["map"] == pytest.approx(with_file["map"]) and summary["n_queries"] == with_file["n_queries"]
+    # a cut-off covering all 100 candidates gives the same numbers, so it is the same definition
+    assert summary["k"] == 100 and summary["definition"] == "all-candidates"
 
 
 def test_without_network_explains_how_to_use_a_local_copy(open_clip_spec):

@@ -1,19 +1,32 @@
-"""Choosing the compute device and precision.
+"""Choosing the compute device.
 
 The default is the fastest device present (CUDA, then Apple's MPS, then the CPU); ``--device``
-overrides it. Mixed precision is used on GPUs only: on CPUs half precision is slower and would
-change results.
+overrides it. Which numeric precision a model runs at on that device is
+:mod:`inquire.models.precision`'s business.
+
+torch is imported only where a device must be probed: a run whose embeddings are all cached
+decides its device type (which keys its caches) without it wherever no GPU can be present.
 """
 
 from __future__ import annotations
 
-import torch
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InquireError
 
+if TYPE_CHECKING:
+    import torch
 
-def pick_device(requested: str | None = None) -> torch.device:
+#: what a GPU driver leaves on Linux: NVIDIA's kernel driver, WSL's GPU bridge, AMD's ROCm (CUDA in torch)
+_GPU_DRIVER_FILES = ("/proc/driver/nvidia", "/dev/dxg", "/dev/kfd")
+
+
+def pick_device(requested: str | None = None) -> "torch.device":
     """The device to run models on: ``requested`` if given and present, else the best available."""
+    import torch
+
     if requested in (None, "", "auto"):
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -31,8 +44,21 @@ def pick_device(requested: str | None = None) -> torch.device:
     return device
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """The mixed-precision dtype for ``device``, or None to stay in float32."""
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return None
+def device_type(requested: str | None = None) -> str:
+    """``cuda``, ``mps`` or ``cpu``: the type of the device :func:`pick_device` gives for ``requested``.
+
+    Known without importing torch when a device is named, or on Linux without any GPU driver;
+    otherwise torch is asked.
+    """
+    if requested not in (None, "", "auto"):
+        return str(requested).split(":")[0]
+    if sys.platform.startswith("linux") and not any(Path(p).exists() for p in _GPU_DRIVER_FILES):
+        return "cpu"
+    return pick_device(requested).type
+
+
+def bf16_supported() -> bool:
+    """Whether the CUDA GPU computes in bfloat16 (Ampere and later)."""
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()

@@ -13,7 +13,7 @@ Inputs are padded 2-D arrays: row ``q`` holds the candidates of query ``q`` in t
 order (column = original position); a NaN score marks padding (no candidate there).
 
 Definitions, per query, with ``count_pos`` the number of relevant items in the whole collection
-and ``k_q = min(k, number of candidates)``:
+and ``k_q = min(k, number of candidates)`` (``k=None``: every candidate, ``k_q`` = number of candidates):
 
 * The top ``k_q`` items are taken in :func:`rank_order` (descending score, ties by ascending
   original position). Inside that slice AP and nDCG treat tied scores exactly like scikit-learn,
@@ -43,9 +43,9 @@ Where the official code is undefined we choose:
 
 Because every query is evaluated with ``k_q = min(k, candidates)``, evaluating a row here is
 exactly the official ``compute_retrieval_metrics(y_true, y_pred, count_pos)`` applied to that
-row's top ``k_q`` items: the rerank task (``k`` >= candidates, ``count_pos`` = relevant
-candidates) and the full-rank task (top-50 candidates, ``count_pos`` from the annotations) are
-both covered.
+row's top ``k_q`` items: the rerank task as the official scripts score it (``k=None``: all of a
+query's candidates, ``count_pos`` = relevant candidates) and the full-rank task (top-50
+candidates, ``count_pos`` from the annotations) are both covered.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def _prepare(
     scores: np.ndarray,
     relevant: np.ndarray,
     n_relevant: np.ndarray | Sequence[int] | None,
-    k: int,
+    k: int | None,
 ) -> _TopK:
     """Validate inputs, take each query's top-k slice and locate its tie groups."""
     scores = np.asarray(scores, dtype=np.float64)
@@ -164,11 +164,13 @@ def _prepare(
     if relevant.dtype != bool:
         if not np.all((relevant == 0) | (relevant == 1)):
             raise ValueError("relevant must be boolean or hold only 0 and 1")
+    n_queries, n_cols = scores.shape
+    if k is None:  # every candidate: the widest row bounds every query's k_q
+        k = max(n_cols, 1)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+        raise ValueError(f"k must be a positive integer or None (every candidate), got {k!r}")
     k = int(k)
 
-    n_queries, n_cols = scores.shape
     valid = ~np.isnan(scores)
     # Relevance flags under padding belong to no candidate, so they are ignored.
     rel = (relevant != 0) & valid
@@ -319,7 +321,7 @@ def evaluate(
     scores: np.ndarray,
     relevant: np.ndarray,
     n_relevant: np.ndarray | Sequence[int] | None = None,
-    k: int = 50,
+    k: int | None = 50,
 ) -> QueryMetrics:
     """All per-query metrics of the official INQUIRE evaluation at cut-off ``k``.
 
@@ -330,9 +332,10 @@ def evaluate(
         n_relevant: ``(Q,)`` total relevant items per query in the whole collection
             (``count_pos``). ``None`` means ``relevant.sum(1)``: the rerank setting, where every
             positive is among the candidates. Must not be smaller than the relevant candidates.
-        k: cut-off. A query with fewer than ``k`` candidates is scored on all of them, with
+        k: cut-off, or None for every candidate (what the official rerank scripts score). A
+            query with fewer than ``k`` candidates is scored on all of them, with
             ``k_q = min(k, candidates)`` in every formula, exactly as the official code does
-            when handed that many items (the rerank script passes every candidate).
+            when handed that many items.
 
     Returns:
         :class:`QueryMetrics` with AP, nDCG, MRR, precision and recall per query, as fractions
@@ -357,7 +360,7 @@ def average_precision(
     scores: np.ndarray,
     relevant: np.ndarray,
     n_relevant: np.ndarray | Sequence[int] | None = None,
-    k: int = 50,
+    k: int | None = 50,
 ) -> np.ndarray:
     """Official AP@k per query; same inputs and conventions as :func:`evaluate`."""
     return _average_precision(_prepare(scores, relevant, n_relevant, k))
@@ -367,7 +370,7 @@ def ndcg(
     scores: np.ndarray,
     relevant: np.ndarray,
     n_relevant: np.ndarray | Sequence[int] | None = None,
-    k: int = 50,
+    k: int | None = 50,
 ) -> np.ndarray:
     """Official nDCG@k per query (pseudo items, tie averaging); inputs as :func:`evaluate`."""
     return _ndcg(_prepare(scores, relevant, n_relevant, k))
@@ -377,7 +380,7 @@ def reciprocal_rank(
     scores: np.ndarray,
     relevant: np.ndarray,
     n_relevant: np.ndarray | Sequence[int] | None = None,
-    k: int = 50,
+    k: int | None = 50,
 ) -> np.ndarray:
     """Reciprocal rank of the first relevant item within the top k; inputs as :func:`evaluate`.
 
@@ -391,7 +394,7 @@ def precision(
     scores: np.ndarray,
     relevant: np.ndarray,
     n_relevant: np.ndarray | Sequence[int] | None = None,
-    k: int = 50,
+    k: int | None = 50,
 ) -> np.ndarray:
     """Precision@k = hits / min(k, candidates) per query; inputs as :func:`evaluate`."""
     return _precision(_prepare(scores, relevant, n_relevant, k))
@@ -401,7 +404,7 @@ def recall(
     scores: np.ndarray,
     relevant: np.ndarray,
     n_relevant: np.ndarray | Sequence[int] | None = None,
-    k: int = 50,
+    k: int | None = 50,
 ) -> np.ndarray:
     """Recall@k = hits / count_pos per query (0 if count_pos is 0); inputs as :func:`evaluate`."""
     return _recall(_prepare(scores, relevant, n_relevant, k))

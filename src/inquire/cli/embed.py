@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .app import app, console, err_console
-from .options import ModelOpt
+from .options import ModelOpt, PrecisionOpt
 
 
 @app.command()
@@ -85,6 +85,7 @@ def embed(
             "file_name, fileName, filename, file or path).",
         ),
     ] = None,
+    precision: PrecisionOpt = None,
 ) -> None:
     """Embed every image of a collection with a model, recording each image's place and time.
 
@@ -111,11 +112,13 @@ def embed(
         image_column=image_column,
         metadata=metadata,
         metadata_key=metadata_key,
+        precision=precision,
     )
     runs = manifest.get("runs") or []
     last = runs[-1] if runs else None
     console.print(
-        f"{manifest['n_rows']:,} embeddings ({manifest['model']['dim']}-d float16) of {manifest['n_items']:,} items "
+        f"{manifest['n_rows']:,} embeddings ({manifest['model']['dim']}-d float16, made at "
+        f"{manifest['model'].get('precision', 'an unrecorded')} precision) of {manifest['n_items']:,} items "
         f"in {manifest['n_shards']} shard(s) at {out}/"
     )
     if len(runs) == runs_before:

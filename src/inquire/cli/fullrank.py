@@ -17,9 +17,9 @@ from .options import (
     FuseMethodOpt,
     FuseOpt,
     FuseWeightOpt,
-    KOpt,
     ModelOpt,
     OutOpt,
+    PrecisionOpt,
     QueriesOpt,
     ScoreCacheOpt,
     SplitOpt,
@@ -53,7 +53,7 @@ def fullrank(
     model: ModelOpt,
     embeddings: EmbeddingsOpt = None,
     split: SplitOpt = "test",
-    k: KOpt = 50,
+    k: Annotated[int, typer.Option("--k", min=1, help="Cut-off for AP, nDCG, precision and recall (the published Fullrank numbers: 50).")] = 50,
     queries: QueriesOpt = None,
     annotations: Annotated[Path | None, typer.Option("--annotations", help="Local copy of the official inquire_annotations.csv instead of downloading it.")] = None,
     index: Annotated[str | None, typer.Option("--index", help="FAISS index (DIR/index/KIND.faiss, or just KIND) instead of exact search.")] = None,
@@ -64,6 +64,7 @@ def fullrank(
     trec: Annotated[bool, typer.Option("--trec", help="Also write run.trec and qrels.trec for trec_eval, ranx or ir_measures.")] = False,
     out: OutOpt = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:N or mps for search and models (default: best available).")] = None,
+    precision: PrecisionOpt = None,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads of exact search (default: all cores).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per model batch (reranking).")] = 64,
     workers: Annotated[int | None, typer.Option(min=0, help="Decoding worker processes (reranking).")] = None,
@@ -90,7 +91,7 @@ def fullrank(
         model, split, embeddings=embeddings, queries_path=queries, annotations_path=annotations, index=index,
         search_params=parse_params(search_param, "--search-param"), k=k, rerank=rerank, from_k=from_k,
         images=images, scorer_options=options, score_cache=score_cache, allow_missing=allow_missing, trec=trec,
-        out_dir=out, device=device, batch_size=batch_size, workers=workers, threads=threads,
+        out_dir=out, device=device, precision=precision, batch_size=batch_size, workers=workers, threads=threads,
     )
     print_summary(result.summary, console)
     _report(result.summary)

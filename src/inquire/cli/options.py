@@ -14,7 +14,8 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model spec or shor
 SplitOpt = Annotated[str, typer.Option("--split", help="val (the hub's validation) or test.")]
 DataOpt = Annotated[Optional[Path], typer.Option("--data", help="Local copy of INQUIRE-Rerank (DIR/data/<split>-*.parquet) instead of the hub.")]
 QueriesOpt = Annotated[Optional[Path], typer.Option("--queries", help="A query list CSV (query_id, query_text, supercategory, category, iconic_group) instead of the official one that ships with inquire.")]
-KOpt = Annotated[int, typer.Option("--k", min=1, help="Cut-off for AP, nDCG, precision and recall (leaderboard: 50).")]
+KOpt = Annotated[Optional[int], typer.Option("--k", min=1, help="Cut-off for AP, nDCG, precision and recall. Default: the task's published definition (Rerank: every candidate, as the official scripts compute it; Fullrank: 50).")]
+PrecisionOpt = Annotated[Optional[str], typer.Option("--precision", help="Embedding model precision: auto (on a GPU the paper's, see `inquire models`; fp32 elsewhere), fp32, fp16, bf16 (autocast), fp16-weights (clip.load's float16 weights; open_clip models).")]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Output folder (default runs/<task>-<split>-<model>/).")]
 
 # Rerankers (issue 5): shared by `inquire rerank --model SPEC` and `inquire fullrank --rerank SPEC`;

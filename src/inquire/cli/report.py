@@ -64,12 +64,13 @@ def compare(
     """Is A better than B? Bootstrap intervals and a paired randomisation test, overall and per supercategory."""
     from ..report.compare import compare_runs
     from ..report.runs import load_runs
+    from ..tasks.definition import metric_label
 
     a, b = load_runs([run_a, run_b])
     result = compare_runs(a, b, metric=metric, n_resamples=resamples, seed=seed, level=level, intersection=intersection)
     pct = f"{100 * level:g}%"
-    name = {"ap": "mAP"}.get(metric, metric)
-    table = Table(title=f"{name}@{a.k}: A = {result.run_a}  vs  B = {result.run_b}  ({pct} intervals, {resamples} resamples, seed {seed})")
+    name = metric_label(result.definition, {"ap": "mAP"}.get(metric, metric))
+    table = Table(title=f"{name}: A = {result.run_a}  vs  B = {result.run_b}  ({pct} intervals, {resamples} resamples, seed {seed})")
     table.add_column("Group · queries")
     for column in ("A", f"A {pct} CI", "B", f"B {pct} CI", "A − B", f"A − B {pct} CI", "p"):
         table.add_column(column, justify="right")
@@ -101,11 +102,12 @@ def leaderboard(
     runs: Annotated[list[Path] | None, typer.Argument(help="Your run folders to place among the published rows.")] = None,
     task: Annotated[str | None, typer.Option("--task", help="rerank or fullrank (default: both, or the tasks of the given runs).")] = None,
 ) -> None:
-    """The published INQUIRE leaderboards (mAP@50, %), with your runs placed among them."""
+    """The published INQUIRE leaderboards (mAP, %, as the official scripts computed it), with your runs placed among them."""
     from ..errors import InquireError
     from ..report.leaderboard import TASKS
     from ..report.leaderboard import leaderboard as build
     from ..report.runs import load_runs
+    from ..tasks import definition as defs
     from ..tasks.results import SUPERCATEGORIES
 
     loaded = load_runs(runs) if runs else []
@@ -124,7 +126,9 @@ def leaderboard(
     numeric = ("#", "Size", "Overall", *SUPERCATEGORIES)
     for name, mine in boards.items():
         board = build(name, mine)
-        table = Table(title=f"INQUIRE-{name.capitalize()} leaderboard (mAP@50, %)")
+        published = defs.official(name)
+        table = Table(title=f"INQUIRE-{name.capitalize()} leaderboard ({defs.metric_label(published)}, %)",
+                      caption=defs.describe(published, name))
         for column in ("#", "Method", "Kind", "Size", "Overall", *SUPERCATEGORIES):
             table.add_column(column, justify="right" if column in numeric else "left")
         for row in board.itertuples(index=False):

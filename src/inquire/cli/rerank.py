@@ -11,7 +11,7 @@ from rich.table import Table
 from .app import app, console, err_console
 from .options import (
     AllowMissingOpt, ApiBaseOpt, ApiKeyEnvOpt, ConcurrencyOpt, DataOpt, DryRunOpt, DtypeOpt, FuseMethodOpt,
-    FuseOpt, FuseWeightOpt, KOpt, ModelOpt, OutOpt, QueriesOpt, ScoreCacheOpt, SplitOpt, TemplateOpt,
+    FuseOpt, FuseWeightOpt, KOpt, ModelOpt, OutOpt, PrecisionOpt, QueriesOpt, ScoreCacheOpt, SplitOpt, TemplateOpt,
 )
 
 
@@ -21,9 +21,10 @@ def rerank(
     split: SplitOpt = "test",
     data: DataOpt = None,
     queries: QueriesOpt = None,
-    k: KOpt = 50,
+    k: KOpt = None,
     out: OutOpt = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N or mps (default: best available).")] = None,
+    precision: PrecisionOpt = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per model batch.")] = 64,
     workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding worker processes (0: decode in the main process).")] = None,
     fuse: FuseOpt = None,
@@ -40,7 +41,8 @@ def rerank(
 ) -> None:
     """Rank each INQUIRE-Rerank query's 100 candidates with a model or reranker and score the ranking.
 
-    Rerankers (vlm:, api:, clip:, --fuse; see `inquire rerankers`) score every pair and cache the scores.
+    Scored over every candidate by default, as the official scripts (the published numbers); --k 50 for the
+    cut-off the website's label names. Rerankers (vlm:, api:, clip:, --fuse; see `inquire rerankers`) score every pair and cache the scores.
     """
     from ..tasks.rerank import run_rerank
     from ..tasks.results import print_summary
@@ -58,7 +60,7 @@ def rerank(
         return
     result = run_rerank(
         model, split, data_dir=data, queries_path=queries, out_dir=out, k=k,
-        device=device, batch_size=batch_size, workers=workers,
+        device=device, precision=precision, batch_size=batch_size, workers=workers,
         fuse=fuse, fuse_method=fuse_method, fuse_weight=fuse_weight, scorer_options=options,
         score_cache=score_cache, allow_missing=allow_missing,
     )
@@ -74,7 +76,7 @@ def evaluate(
     task: Annotated[str, typer.Option(help="Benchmark task of the run: rerank, or fullrank (query_id or query, image_path or inat24_image_id, score).")] = "rerank",
     data: DataOpt = None,
     queries: QueriesOpt = None,
-    k: KOpt = 50,
+    k: KOpt = None,
     out: OutOpt = None,
     annotations: Annotated[Optional[Path], typer.Option("--annotations", help="--task fullrank: local copy of the official inquire_annotations.csv.")] = None,
 ) -> None:
@@ -98,8 +100,10 @@ def models() -> None:
     table.add_column("spec", overflow="fold")  # folded, never cut: it is what users copy
     table.add_column("description")
     table.add_column("source (official INQUIRE code)", overflow="fold")
+    table.add_column("GPU precision (Rerank / Fullrank)", no_wrap=True)
     for info in PAPER_MODELS.values():
-        table.add_row(info.name, info.spec or "–", info.description, info.source)
+        table.add_row(info.name, info.spec or "–", info.description, info.source,
+                      f"{info.precision['rerank']} / {info.precision['fullrank']}")
     console.print(table)
     console.print(PRECISION_NOTE)
     console.print(

@@ -7,7 +7,9 @@ one folder under the user's cache, named after the model and a hash of its ident
 
 :class:`CachedEmbeddings` puts a model behind two such caches (images and texts); the Rerank and
 Fullrank tasks, the ``clip:`` reranker and anything else that needs a model's embeddings of a
-few images or texts go through it.
+few images or texts go through it. The caches key on the model's identity and the precision it
+runs at (:mod:`inquire.models.precision`), so embeddings made at one precision are never served
+for a run at another.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..data.queries import normalize_text
-from ..models import create_embedder, model_key
+from ..models import create_embedder, model_key, resolve_precision
 from ..models.spec import not_cached_note
 from ..paths import cache_root, slug
 
@@ -97,14 +99,21 @@ class CachedEmbeddings:
     """Image and text embeddings of one model, computed only for what the cache lacks.
 
     ``model`` is a spec or a model object (see :func:`inquire.models.create_embedder`). A spec's
-    model is loaded on first need; a fully cached run never loads it. A model object without a
-    name has no identity: its embeddings stay in memory, and ``not_cached`` says so.
+    model is loaded on first need; a fully cached run never loads it (nor torch, where the device
+    type is known without it: see :func:`inquire.device.device_type`). ``precision``: see
+    :func:`inquire.models.resolve_precision`, for ``task``; a spec's caches are keyed by it, so
+    embeddings made at one precision are never served as another's (a model object sets its own
+    precision). A model object without a name has no identity: its embeddings stay in memory, and
+    ``not_cached`` says so.
     """
 
-    def __init__(self, model: str | Any, *, device: str | None, batch_size: int, workers: int | None, cache_dir: Path | None):
+    def __init__(self, model: str | Any, *, device: str | None, batch_size: int, workers: int | None, cache_dir: Path | None,
+                 precision: str | None = None, task: str = "rerank"):
         self._model = model
-        self.spec, self.identity = model_key(model)
-        self.not_cached = not_cached_note(self.spec) if self.identity is None else None
+        self.spec, identity = model_key(model)
+        self.precision = resolve_precision(precision, self.spec, device, task) if isinstance(model, str) else None
+        self.identity = f"{identity}@{self.precision}" if identity is not None and self.precision else identity
+        self.not_cached = not_cached_note(self.spec) if identity is None else None
         self.images = EmbeddingCache(self.identity, "image", root=cache_dir)
         self.texts = EmbeddingCache(self.identity, "text", root=cache_dir)
         self._device, self.batch_size, self.workers = device, batch_size, workers
@@ -113,7 +122,7 @@ class CachedEmbeddings:
     @cached_property
     def embedder(self):
         """The model, loaded on first use (and freed with this object)."""
-        return create_embedder(self._model, self._device)
+        return create_embedder(self._model, self._device, self.precision)
 
     def image_embeddings(
         self, image_ids: list, payloads: Callable[[set], object]

@@ -33,7 +33,7 @@ from ..data.columns import Tier
 from ..data.sidecar import read_sidecar, write_unmatched
 from ..data.sources import IMAGE_PATH, ImageSource, open_source
 from ..errors import InquireError
-from ..models import model_key
+from ..models import model_key, resolve_precision
 from ..models.spec import not_cached_note
 from . import manifest as mf
 from .layout import (
@@ -97,6 +97,7 @@ def embed_collection(
     progress: bool = True,
     metadata: str | Path | None = None,
     metadata_key: str | None = None,
+    precision: str | None = None,
 ) -> dict[str, Any]:
     """Embed every image of ``source`` with ``model`` into ``out_dir``, or bring an earlier output
     up to date with it; return the manifest.
@@ -110,7 +111,9 @@ def embed_collection(
     (default: a local Ray instance, or the one this process already started). ``source_format``
     and ``image_column``: see :func:`inquire.data.sources.open_source`. ``metadata``: a CSV or
     Parquet table of what is known of each photo (:mod:`inquire.data.sidecar`), ``metadata_key``
-    its column naming the photos.
+    its column naming the photos. ``precision``: see :func:`inquire.models.resolve_precision`
+    (``auto`` is decided for the device of the machine running this, also with the Ray engine);
+    the folder is bound to it (a model object sets its own: recorded as None).
     ``model`` is a spec or a model object with a name (:func:`inquire.models.create_embedder`):
     the manifest records what made the folder, so that a resumed run and a search use that model.
     """
@@ -133,7 +136,8 @@ def embed_collection(
     src = open_source(source, source_format, image_column)
     if len(src) == 0:
         raise InquireError(f"The source {src.root} holds no images; nothing to embed.")
-    job = _job(src, model, spec, identity, out, shard_size, metadata, metadata_key)
+    precision = resolve_precision(precision, spec, device) if isinstance(model, str) else None
+    job = _job(src, model, spec, identity, precision, out, shard_size, metadata, metadata_key)
     out.mkdir(parents=True, exist_ok=True)
     with _locked(out):
         manifest = mf.read_manifest(out)
@@ -173,8 +177,8 @@ def embed_collection(
         return manifest
 
 
-def _job(src: ImageSource, model: str | Any, spec: str, identity: str, out: Path, shard_size: int,
-         metadata: str | Path | None, metadata_key: str | None) -> Job:
+def _job(src: ImageSource, model: str | Any, spec: str, identity: str, precision: str | None, out: Path,
+         shard_size: int, metadata: str | Path | None, metadata_key: str | None) -> Job:
     """Open the sidecar table and join it; the facts about the metadata the manifest records."""
     sidecar_tier, unmatched, section = None, None, {"precedence": ["sidecar", src.kind, "exif"]}
     digest = hashlib.sha256(src.metadata_fingerprint.encode())
@@ -188,7 +192,7 @@ def _job(src: ImageSource, model: str | Any, spec: str, identity: str, out: Path
     if src.unreadable_examples:
         section["source_unreadable_examples"] = dict(src.unreadable_examples)
     section["fingerprint"] = digest.hexdigest()[:32]
-    config = mf.job_config(src, spec, identity, shard_size)
+    config = mf.job_config(src, spec, identity, shard_size, precision)
     return Job(src, model, spec, out, config, sidecar_tier, section, src.stamps(), unmatched)
 
 
@@ -222,7 +226,8 @@ def _embed(job: Job, manifest: dict | None, plan: Plan, settings: Settings) -> t
 
     started = time.perf_counter()
     # The Ray engine loads the model in its actors; here it only gives the preprocessing and dim.
-    embedder = create_embedder(job.model, "cpu" if settings.engine == "ray" else settings.device)
+    precision = job.config["model"]["precision"]
+    embedder = create_embedder(job.model, "cpu" if settings.engine == "ray" else settings.device, precision)
     dim = embedder.dim
     if manifest is None:
         manifest = mf.new_manifest(job.config, job.src, dim, repr(embedder.image_transform), plan.counts)
@@ -244,7 +249,7 @@ def _embed(job: Job, manifest: dict | None, plan: Plan, settings: Settings) -> t
 
             device, workers = run_ray(
                 job.src, job.spec, embedder.image_transform, dim, chunks, writer.add,
-                device=settings.device, actors=settings.workers, address=settings.address,
+                device=settings.device, precision=precision, actors=settings.workers, address=settings.address,
                 on_items=bar.update,
             )  # fmt: skip
     if writer.pending:

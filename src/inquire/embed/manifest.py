@@ -24,11 +24,11 @@ FORMAT = "inquire-embeddings/2"
 MANIFEST = "manifest.json"
 
 
-def job_config(src: ImageSource, spec: str, identity: str, shard_size: int) -> dict[str, Any]:
+def job_config(src: ImageSource, spec: str, identity: str, shard_size: int, precision: str | None) -> dict[str, Any]:
     """What an output folder is bound to: a resumed run must agree on all of it."""
     return {
         "format": FORMAT,
-        "model": {"spec": spec, "identity": identity},
+        "model": {"spec": spec, "identity": identity, "precision": precision},
         "source": {"kind": src.kind, "root": str(src.root)},
         "shard_size": shard_size,
     }
@@ -55,7 +55,10 @@ def read_manifest(out: Path) -> dict | None:
 
 
 def check_compatible(manifest: dict, config: dict, out: Path) -> None:
-    """Refuse to resume into a folder of another model, source or shard size, saying which differs."""
+    """Refuse to resume into a folder of another model, precision, source or shard size, saying which differs.
+
+    A folder written before inquire recorded the precision is resumed at the precision asked for.
+    """
     model, source = manifest.get("model", {}), manifest.get("source", {})
     what = ""
     if model.get("identity") != config["model"]["identity"]:
@@ -63,6 +66,8 @@ def check_compatible(manifest: dict, config: dict, out: Path) -> None:
             f"the model {model.get('spec')} (identity {model.get('identity')}), "
             f"not {config['model']['spec']} (identity {config['model']['identity']})"
         )
+    elif model.get("precision", config["model"]["precision"]) != config["model"]["precision"]:
+        what = f"{model['precision']} precision, not {config['model']['precision']} (--precision)"
     elif (source.get("kind"), source.get("root")) != (config["source"]["kind"], config["source"]["root"]):
         what = (
             f"another source: {source.get('kind')} at {source.get('root')} with {source.get('n_items')} items, "

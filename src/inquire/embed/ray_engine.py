@@ -36,6 +36,7 @@ def run_ray(
     on_rows: Callable[[np.ndarray, np.ndarray, list[tuple[int, str]], list[dict]], None],
     *,
     device: str | None,
+    precision: str,
     actors: int | None,
     address: str | None,
     on_items: Callable[[int], None],
@@ -96,6 +97,7 @@ def run_ray(
             fn_constructor_kwargs={
                 "spec": spec,
                 "device": "cuda" if use_gpu else "cpu",
+                "precision": precision,
                 "dim": dim,
             },
         )
@@ -180,10 +182,10 @@ def _decode_chunk(
 class _Encoder:
     """A Ray actor holding the model; encodes each chunk of a block as its own batch."""
 
-    def __init__(self, spec: str, device: str, dim: int):
+    def __init__(self, spec: str, device: str, precision: str, dim: int):
         from ..models import create_embedder
 
-        self.embedder = create_embedder(spec, device)
+        self.embedder = create_embedder(spec, device, precision)
         self.dim = dim
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -6,8 +6,9 @@ A spec is ``BACKEND:NAME``: ``open_clip:ViT-B-32/openai``, ``open_clip:hf-hub:im
 lists them, with the official loader each one mirrors). From Python, a model object works wherever a
 spec does: anything with ``encode_images`` and ``encode_texts`` (:mod:`inquire.models.custom`).
 
-Resolving a spec and computing a model's identity (:mod:`inquire.models.spec`) import no
-deep-learning library; :func:`create_embedder` loads the model.
+Resolving a spec, computing a model's identity (:mod:`inquire.models.spec`) and choosing its
+precision (:mod:`inquire.models.precision`) import no deep-learning library; :func:`create_embedder`
+loads the model.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InquireError
+from .precision import PRECISIONS, resolve_precision
 from .registry import PAPER_MODELS, PRECISION_NOTE, ModelInfo
 from .spec import BACKENDS, OBJECT_PREFIX, model_identity, resolve_spec
 
@@ -24,19 +26,22 @@ if TYPE_CHECKING:
     from .base import Embedder
 
 __all__ = [
-    "BACKENDS", "PAPER_MODELS", "PRECISION_NOTE", "ModelInfo", "create_embedder", "model_identity", "model_key",
-    "resolve_spec",
+    "BACKENDS", "PAPER_MODELS", "PRECISIONS", "PRECISION_NOTE", "ModelInfo", "create_embedder", "model_identity",
+    "model_key", "resolve_precision", "resolve_spec",
 ]
 
 
-def create_embedder(model: "str | Any", device: "str | torch.device | None" = None, *, name: str | None = None) -> "Embedder":
-    """The embedding model ``model`` names, loaded on ``device`` (default: the best available).
+def create_embedder(
+    model: "str | Any", device: "str | torch.device | None" = None, precision: str | None = None, *, name: str | None = None,
+) -> "Embedder":
+    """The embedding model ``model`` names, loaded on ``device`` (default: the best available) at
+    ``precision`` (default ``auto``: the paper's on a GPU, float32 elsewhere; see :func:`resolve_precision`).
 
     ``model`` is a spec string, an :class:`~inquire.models.base.Embedder` (returned as it is), or
     any object with ``encode_images(list of PIL images)`` and ``encode_texts(list of str)``
     returning ``[n, d]`` numbers, wrapped so that its outputs are checked and normalised; such an
-    object places itself (``device`` does not apply) and ``name`` (else its ``name`` attribute)
-    keys the caches. Example::
+    object places itself and sets its own precision (``device`` and ``precision`` do not apply) and
+    ``name`` (else its ``name`` attribute) keys the caches. Example::
 
         embedder = inquire.create_embedder("open_clip:ViT-B-32/openai")
         embedder = inquire.create_embedder(MyModel(), name="my-model-v1")
@@ -67,14 +72,17 @@ def create_embedder(model: "str | Any", device: "str | torch.device | None" = No
     if backend == "open_clip":
         from .open_clip_backend import OpenClipEmbedder
 
-        return OpenClipEmbedder(rest, dev)
-    if backend == "wildclip":
+        embedder: Embedder = OpenClipEmbedder(rest, dev)
+    elif backend == "wildclip":
         from .wildclip_backend import WildClipEmbedder
 
-        return WildClipEmbedder(rest, dev)
-    from .hf_backend import HFClipEmbedder
+        embedder = WildClipEmbedder(rest, dev)
+    else:
+        from .hf_backend import HFClipEmbedder
 
-    return HFClipEmbedder(rest, dev)
+        embedder = HFClipEmbedder(rest, dev)
+    embedder.set_precision(resolve_precision(precision, full, str(dev)))
+    return embedder
 
 
 def model_key(model: "str | Any") -> tuple[str, str | None]:

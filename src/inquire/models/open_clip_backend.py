@@ -45,6 +45,16 @@ class OpenClipEmbedder(Embedder):
     def image_transform(self) -> ImageTransform:
         return self._transform
 
+    def set_precision(self, precision: str) -> None:
+        """``fp16-weights``: float16 weights where ``clip.load`` has them on a GPU (linear, convolution,
+        attention and projection weights; layer norms and embeddings stay float32), via open_clip's own
+        conversion, which mirrors clip's ``convert_weights``; the model then runs under float16 autocast."""
+        super().set_precision(precision)
+        if precision == "fp16-weights":
+            from open_clip.model import convert_weights_to_lp
+
+            convert_weights_to_lp(self._model, torch.float16)
+
     def _encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         return self._model.encode_image(pixels)
 

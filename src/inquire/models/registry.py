@@ -12,7 +12,7 @@ tokens). ``source`` says which loader each entry mirrors and what a user must kn
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _ALL_CLIP_HF = "all_clip hf_clip: CLIPModel, the processor's PIL image processor, OpenAI tokenizer (77)"
 _WILDCLIP = (
@@ -23,6 +23,10 @@ _WILDCLIP_SOURCE = (
     "utils.py: clip ViT-B/16 + the authors' state dict ('model.clip_model.' stripped, strict=False); "
     "float16 weights on GPU"
 )
+#: clip.load on a GPU: float16 weights (WildCLIP's loader, so every ``wildclip:`` checkpoint)
+CLIP_LOAD_PRECISION = {"rerank": "fp16-weights", "fullrank": "fp16-weights"}
+#: all_clip 1.2.0's wrappers: bfloat16 autocast (float16 on GPUs without it), for both tasks
+_ALL_CLIP_PRECISION = {"rerank": "bf16", "fullrank": "bf16"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,8 @@ class ModelInfo:
     spec: str | None  # None: weights are not on a hub; ``description`` says how to load them
     description: str
     source: str  # the official loader this entry mirrors, and what differs from it, if anything
+    #: what the official code ran it at on a GPU, per task (see :mod:`inquire.models.precision`)
+    precision: dict[str, str] = field(default_factory=lambda: dict(_ALL_CLIP_PRECISION))
 
 
 def _open_clip(name: str, arch: str, tag: str, description: str, note: str = "") -> ModelInfo:
@@ -65,14 +71,16 @@ PAPER_MODELS: dict[str, ModelInfo] = {
         _open_clip("siglip-so400m-14-384", "ViT-SO400M-14-SigLIP-384", "webli", "SigLIP SO400M/14 at 384 px",
                    "384x384 without crop, 64 text tokens"),
         ModelInfo("bioclip", "open_clip:hf-hub:imageomics/bioclip", "BioCLIP (Tree of Life 10M)",
-                  "utils.py: open_clip directly, without all_clip; float16 autocast on GPU"),
-        ModelInfo("wildclip-t1", None, _WILDCLIP.format(run="t1"), _WILDCLIP_SOURCE),
-        ModelInfo("wildclip-t1t7-lwf", None, _WILDCLIP.format(run="t1t7_lwf"), _WILDCLIP_SOURCE),
+                  "utils.py: open_clip directly, without all_clip; on GPU float16 autocast for Rerank, "
+                  "float32 Fullrank query texts", precision={"rerank": "fp16", "fullrank": "fp32"}),
+        ModelInfo("wildclip-t1", None, _WILDCLIP.format(run="t1"), _WILDCLIP_SOURCE, CLIP_LOAD_PRECISION),
+        ModelInfo("wildclip-t1t7-lwf", None, _WILDCLIP.format(run="t1t7_lwf"), _WILDCLIP_SOURCE, CLIP_LOAD_PRECISION),
     ]
 }
 
 #: what every entry shares with the official runs, shown under the ``inquire models`` table
 PRECISION_NOTE = (
-    "Sources: the official INQUIRE code, src/utils.py load_clip (all_clip 1.2.0 for most). On GPU it "
-    "ran under torch.autocast, bfloat16 where supported unless noted, as inquire does; on CPU all is float32."
+    "Sources: the official INQUIRE code, src/utils.py load_clip (all_clip 1.2.0 for most). On a GPU inquire runs "
+    "each model as it ran there: all_clip's bfloat16 autocast (float16 where the GPU lacks bfloat16) unless noted, "
+    "embeddings normalised in that dtype; on the CPU everything is float32. --precision overrides it."
 )

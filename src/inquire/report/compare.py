@@ -16,7 +16,7 @@ from ..errors import InquireError
 from ..metrics import METRICS, NONE_GROUP
 from ..tasks.results import SUPERCATEGORIES
 from . import stats
-from .runs import Run, common_queries
+from .runs import Run, check_same_definition, common_queries
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Comparison:
     run_a: str
     run_b: str
     metric: str
+    definition: str  # both runs': see inquire.tasks.definition
     level: float
     n_resamples: int
     seed: int
@@ -54,6 +55,7 @@ class Comparison:
             "run_a": self.run_a,
             "run_b": self.run_b,
             "metric": self.metric,
+            "definition": self.definition,
             "confidence_level": self.level,
             "n_resamples": self.n_resamples,
             "seed": self.seed,
@@ -84,11 +86,7 @@ def compare_runs(
         raise InquireError(f"--resamples must be at least 1, got {n_resamples}.")
     if not 0 < level < 1:
         raise InquireError(f"--level must be between 0 and 1 (e.g. 0.95), got {level}.")
-    if a.k != b.k:
-        raise InquireError(
-            f"{a.path} was scored at k={a.k} and {b.path} at k={b.k}: their metrics are not comparable. "
-            "Re-score one with `inquire evaluate --k` so both use the same cut-off."
-        )
+    definition = check_same_definition([a, b])
     query_ids, notes = common_queries([a, b], intersection=intersection)
     if a.task != b.task:
         notes.append(f"The runs are of different tasks ({a.task} and {b.task}); their differences include the task's.")
@@ -107,7 +105,7 @@ def compare_runs(
     for name in ordered:
         groups.append(_group(name, per_query[supercategory.astype(str) == name], n_resamples, seed, level))
     return Comparison(
-        run_a=a.label, run_b=b.label, metric=metric, level=level, n_resamples=n_resamples, seed=seed,
+        run_a=a.label, run_b=b.label, metric=metric, definition=definition, level=level, n_resamples=n_resamples, seed=seed,
         groups=groups, per_query=per_query, notes=notes,
     )
 

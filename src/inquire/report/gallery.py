@@ -87,9 +87,9 @@ def run_views(
                 for r in rows.head(top).itertuples()
             ]
         )
-        in_top_k = rows[rows["rank"] <= run.k]
+        in_top_k = rows if run.k is None else rows[rows["rank"] <= run.k]
         if run.image_column == "inat24_image_id":
-            lost = rows[(rows["rank"] > run.k) & rows["relevant"]]
+            lost = rows[rows["relevant"] & ~rows.index.isin(in_top_k.index)]
             view.n_missed = len(lost)
             view.missed = [Shown(image_key(run, r.image), f"#{r.rank}", True) for r in lost.head(missed).itertuples()]
         elif wanted_by_query is not None:

@@ -20,10 +20,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .. import metrics
 from ..errors import InquireError
+from ..tasks import definition as defs
 from . import stats
 from .figures import bar_chart
 from .gallery import RunQueryView, read_annotations, run_views
-from .runs import Run, common_queries, load_runs, recorded_source
+from .runs import Run, check_same_definition, common_queries, load_runs, recorded_source
 from .thumbnails import folder_thumbnails, rerank_thumbnails
 
 BREAKDOWNS = {"supercategory": "Supercategory", "category": "Category", "iconic_group": "Iconic group"}
@@ -70,6 +71,7 @@ def write_report(
     out = Path(out)
     figures_dir = Path(figures_dir) if figures_dir is not None else out.with_name(out.stem + "_figures")
     runs = load_runs(run_dirs)
+    definition = check_same_definition(runs)
     query_ids, notes = common_queries(runs, intersection=intersection)
     data_dir, images_root, annotations_path = (
         _given_or_recorded(given, runs, key, notes)
@@ -97,6 +99,8 @@ def write_report(
         breakdowns=[_breakdown_rows(title, breakdowns[by], runs) for by, title in BREAKDOWNS.items()],
         figures=[(title, _data_uri(path), path.name) for title, path in figures],
         queries=_query_rows(runs, subsets, query_ids, views),
+        labels={m: defs.metric_label(definition, name) for m, name in METRIC_NAMES.items() if m != "mrr"},
+        definition_note=defs.describe(definition, runs[0].task),
         thumbs_json=json.dumps(thumbs).replace("<", "\\u003c"),
         notes=notes,
     )
@@ -110,7 +114,7 @@ def _overall(run: Run, sub: pd.DataFrame, n_resamples: int, seed: int) -> dict:
     means = sub[list(METRIC_NAMES)].astype(float).mean()
     ci = stats.bootstrap_ci(sub["ap"].to_numpy(float), n_resamples=n_resamples, seed=seed)
     return {
-        "label": run.label, "task": run.task, "split": run.split, "k": run.k, "path": str(run.path),
+        "label": run.label, "task": run.task, "split": run.split, "scored": defs.scored(run.definition), "path": str(run.path),
         "n_queries": len(sub), "means": means.to_dict(), "ci": ci,
     }
 
@@ -139,7 +143,8 @@ def _figures(
     labels = [r.label for r in runs]
     overall = pd.DataFrame(
         {run.label: sub[list(METRIC_NAMES)].astype(float).mean() for run, sub in zip(runs, subsets)}
-    ).rename(index={m: f"{name}@{runs[0].k}" if m != "mrr" else name for m, name in METRIC_NAMES.items()})
+    ).rename(index={m: defs.metric_label(runs[0].definition, name) if m != "mrr" else name
+                    for m, name in METRIC_NAMES.items()})
     out = [("Overall", bar_chart(overall, title="Overall", xlabel="percent", path=figures_dir / "overall.png"))]
     for by, title in BREAKDOWNS.items():
         table = breakdowns[by]
@@ -221,7 +226,9 @@ def _query_rows(
                 "spread": max(aps) - min(aps),
                 "diff": aps[0] - aps[1] if len(aps) == 2 else None,
                 "runs": [
-                    {"label": run.label, "ap": float(sub.at[q, "ap"]), "ndcg": float(sub.at[q, "ndcg"]), "view": view[q], "k": run.k}
+                    {"label": run.label, "ap": float(sub.at[q, "ap"]), "ndcg": float(sub.at[q, "ndcg"]), "view": view[q],
+                     "k": run.k, "ap_label": defs.metric_label(run.definition, "AP"),
+                     "ndcg_label": defs.metric_label(run.definition, "nDCG")}
                     for run, sub, view in zip(runs, subsets, views)
                 ],
             }

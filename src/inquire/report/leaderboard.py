@@ -1,9 +1,12 @@
 """The published INQUIRE leaderboards, with a user's own runs placed among them.
 
 The reference rows live in ``data/leaderboard.csv`` (copied from the INQUIRE website, with the
-source of every row); they are data, not code, so correcting or adding a published number is a
-one-line change. Published numbers are mAP@50 in percent; a run is placed only if it was scored
-the same way (same task, k = 50), because a mAP@100 among mAP@50 rows would mislead.
+source of every row, and mapped to what reproduces each row); they are data, not code, so
+correcting or adding a published number is a one-line change. Published numbers are mAP in
+percent, as the official scripts computed them: over all of a query's candidates for Rerank, at 50
+for Fullrank (the website labels both "AP@50"; see :mod:`inquire.tasks.definition`). A run is
+placed only if it was scored the same way, because numbers of another definition among the
+published rows would mislead.
 """
 
 from __future__ import annotations
@@ -14,32 +17,39 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InquireError
+from ..tasks import definition as defs
 from ..tasks.results import SUPERCATEGORIES
 from .runs import Run
 
 TASKS = ("fullrank", "rerank")
-PUBLISHED_K = 50
 COLUMNS = ["method", "kind", "size", "overall", *SUPERCATEGORIES, "source"]
+#: what ``reproduce`` says of a row: run it (empty), computed from the labels, or not supported (with why)
+COMPUTED, NOT_SUPPORTED = "computed", "not supported"
 
 
 def read_board(path: str | Path | None = None) -> pd.DataFrame:
     """Every row of the published boards (``path``: a file in the same CSV format instead).
 
-    Supercategory columns get the website's names; ``model`` (the short name of the row's
-    embedding model, if any) is kept for ``inquire reproduce``.
+    Supercategory columns get the website's names; ``model`` (the row's embedding model or first
+    stage), ``reranker``, ``from_k`` and ``reproduce`` are kept for ``inquire reproduce``.
     """
     source = files("inquire.report").joinpath("data/leaderboard.csv") if path is None else Path(path)
     try:
         with source.open(encoding="utf-8") as f:
-            table = pd.read_csv(f, comment="#", dtype={"size": str, "model": str})
+            table = pd.read_csv(f, comment="#", dtype={"size": str, "model": str, "reranker": str, "reproduce": str,
+                                                       "from_k": "Int64"})
     except (OSError, ValueError) as exc:
         raise InquireError(f"Could not read the leaderboard file {path}: {exc}") from None
     missing = [c for c in ("task", "method", "overall") if c not in table.columns]
     if missing:
         raise InquireError(
             f"Leaderboard file {path} lacks column(s) {', '.join(missing)}; it needs the columns of inquire's "
-            f"leaderboard.csv: task, method, kind, size, overall, {', '.join(s.lower() for s in SUPERCATEGORIES)}, source, model."
+            f"leaderboard.csv: task, method, kind, size, overall, {', '.join(s.lower() for s in SUPERCATEGORIES)}, "
+            "source, model (and, where rows have them, reranker, from_k, reproduce)."
         )
+    for column in ("reranker", "from_k", "reproduce"):  # a board without rerankers may leave them out
+        if column not in table.columns:
+            table[column] = None
     return table.rename(columns={s.lower(): s for s in SUPERCATEGORIES})
 
 
@@ -53,10 +63,10 @@ def reference_rows(task: str) -> pd.DataFrame:
 
 
 def leaderboard(task: str, runs: list[Run] = ()) -> pd.DataFrame:
-    """Published rows and the given runs in one table sorted by overall mAP@50 (percent).
+    """Published rows and the given runs in one table sorted by overall mAP (percent), as published.
 
     ``source`` says where each row comes from: the published source, or the run's folder. Runs of
-    another task or scored at another k are refused with the reason.
+    another task or scored by another definition than the board's are refused with the reason.
     """
     table = reference_rows(task)
     mine = []
@@ -66,10 +76,13 @@ def leaderboard(task: str, runs: list[Run] = ()) -> pd.DataFrame:
                 f"{run.path} is a {run.task!r} run; it has no place on the INQUIRE-{task.capitalize()} leaderboard"
                 + (" (the published leaderboards are for rerank and fullrank)." if run.task not in TASKS else ".")
             )
-        if run.k != PUBLISHED_K:
+        published = defs.official(task)
+        if run.definition != published:
+            how = "leave --k out" if defs.OFFICIAL_K[task] is None else f"--k {defs.OFFICIAL_K[task]}"
             raise InquireError(
-                f"{run.path} was scored at k={run.k}, the leaderboard at k={PUBLISHED_K} (mAP@50). "
-                f"Re-score it with `inquire evaluate --k {PUBLISHED_K}` to place it."
+                f"{run.path} was scored {defs.scored(run.definition)}, but the published INQUIRE-{task.capitalize()} "
+                f"numbers are {defs.describe(published, task)}. Re-score its run file with `inquire evaluate "
+                f"--task {task}` ({how}) to place it."
             )
         by = run.summary.get("by_supercategory", {})
         mine.append(

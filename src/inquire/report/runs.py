@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from ..data.queries import normalize_text
 from ..errors import InquireError
+from ..tasks import definition as defs
 from ..tasks.results import PER_QUERY_COLUMNS
 
 #: Columns of ``run.parquet`` that name the image, by task family.
@@ -51,8 +52,15 @@ class Run:
         return str(self.summary.get("split", "?"))
 
     @property
-    def k(self) -> int:
-        return int(self.summary["k"])
+    def k(self) -> int | None:
+        """The cut-off the run was scored at (None: every candidate)."""
+        k = self.summary["k"]
+        return None if k is None else int(k)
+
+    @property
+    def definition(self) -> str:
+        """What its numbers are (:mod:`inquire.tasks.definition`): ``all-candidates`` or ``top-K``."""
+        return defs.of_summary(self.summary)
 
 
 def load_run(path: str | Path) -> Run:
@@ -90,6 +98,20 @@ def load_runs(paths: list[str | Path]) -> list[Run]:
         for run in runs:
             run.label = f"{run.label} [{run.path}]"
     return runs
+
+
+def check_same_definition(runs: list[Run]) -> str:
+    """The one definition every run's numbers follow; runs scored otherwise are refused, naming how
+    (numbers of two definitions side by side would read as one)."""
+    first = runs[0]
+    for run in runs[1:]:
+        if run.definition != first.definition:
+            raise InquireError(
+                f"{first.path} was scored {defs.scored(first.definition)} and {run.path} {defs.scored(run.definition)}: "
+                "their metrics are not comparable. Re-score one with `inquire evaluate` (same --k for both, or none "
+                "for the task's published definition)."
+            )
+    return first.definition
 
 
 def _read_summary(file: Path) -> dict:

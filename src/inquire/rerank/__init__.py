@@ -34,7 +34,7 @@ __all__ = [
 
 #: spec prefix → options its scorer accepts (besides the run settings ``device``, ``batch_size``, ``workers``)
 KINDS: dict[str, tuple[str, ...]] = {
-    "clip": ("embedding_cache_dir",),
+    "clip": ("embedding_cache_dir", "precision"),
     "vlm": ("template", "dtype"),
     "api": ("api_base", "api_key_env", "template", "concurrency", "max_retries", "timeout", "retry_base_delay"),
 }

@@ -26,17 +26,22 @@ class ClipScorer(CachedScorer):
 
     def __init__(
         self, model: str | Any, *, device: str | None = None, batch_size: int = 64, workers: int | None = None,
-        embedding_cache_dir: Path | None = None, cache: ScoreCache | None = None,
+        embedding_cache_dir: Path | None = None, precision: str | None = None, cache: ScoreCache | None = None,
     ) -> None:
-        """``model``: an embedding spec or model object; one without a name scores into memory only."""
+        """``model``: an embedding spec or model object; one without a name scores into memory only.
+        A spec's scores are keyed by its precision (:func:`inquire.models.resolve_precision`)."""
         self._embeddings = CachedEmbeddings(
-            model, device=device, batch_size=batch_size, workers=workers, cache_dir=embedding_cache_dir
+            model, device=device, batch_size=batch_size, workers=workers, cache_dir=embedding_cache_dir,
+            precision=precision,
         )
         self.not_cached = self._embeddings.not_cached
         super().__init__(cache if self.not_cached is None else None)
         self.model_spec = self._embeddings.spec
         self.spec = f"clip:{self.model_spec}"
         self.identity = f"clip:{self._embeddings.identity or self.model_spec}"
+
+    def report(self) -> dict:
+        return {"precision": self._embeddings.precision}
 
     def _score(self, pairs: Sequence[Pair]) -> ScoreResult:
         payloads = {p.image_key: p.image for p in pairs}

@@ -40,11 +40,14 @@ published.csv   made-up "published" numbers for that model, in the format of inq
 """
 _PUBLISHED = """# DEMO FILE written by `inquire demo`: made-up numbers in the format of inquire's published
 # leaderboard (inquire/report/data/leaderboard.csv), so that `inquire reproduce` on the demo shows its whole
-# table. They are not results of the INQUIRE paper or of any model.
+# table. They are not results of the INQUIRE paper or of any model. The Random row (23.0, as published) is
+# computed exactly from the demo's labels by `inquire reproduce`.
 """
 _PUBLISHED_ROW = {"task": "rerank", "method": "Demo random model (made-up numbers)", "kind": "demo", "size": "",
                   "overall": 24.0, "appearance": 23.0, "behavior": 25.0, "context": 26.0, "species": 22.0,
                   "source": "inquire demo"}
+_RANDOM_ROW = {"task": "rerank", "method": "Random", "kind": "baseline", "overall": 23.0, "source": "inquire demo",
+               "reproduce": "computed"}
 
 
 @dataclass
@@ -137,9 +140,9 @@ def build_demo(out: str | Path, *, seed: int = 0, n_queries: dict[str, int] = DE
     published = root / "published.csv"
     with open(published, "w", newline="", encoding="utf-8") as f:
         f.write(_PUBLISHED)
-        writer = csv.DictWriter(f, [*_PUBLISHED_ROW, "model"])  # quoted as CSV: a folder name may hold a comma
+        writer = csv.DictWriter(f, [*_PUBLISHED_ROW, "model", "reproduce"])  # quoted as CSV: a folder name may hold a comma
         writer.writeheader()
-        writer.writerow({**_PUBLISHED_ROW, "model": spec})
+        writer.writerows([{**_PUBLISHED_ROW, "model": spec}, _RANDOM_ROW])
     (root / _MARKER).write_text(_README, encoding="utf-8")
     return Demo(root, spec, root / "rerank", published, dict(n_queries), time.perf_counter() - start, next_commands(root))
 

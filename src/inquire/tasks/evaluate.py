@@ -14,7 +14,8 @@ import pandas as pd
 
 from ..data.queries import canonical_split, normalize_text
 from ..errors import InquireError
-from .rerank import load_split, split_sources
+from .definition import OFFICIAL_K
+from .rerank import load_split, rerank_definition, split_sources
 from .results import default_out_dir, summarize, write_outputs
 from .runfile import RunOrigin
 from .runfile import read_run as read_run_file
@@ -86,19 +87,22 @@ def evaluate_run(
     split: str,
     data_dir: str | Path | None = None,
     queries_path: str | Path | None = None,
-    k: int = 50,
+    k: int | None = None,
     out_dir: str | Path | None = None,
     annotations_path: str | Path | None = None,
     name: str | None = None,
 ) -> tuple[Path, dict, pd.DataFrame]:
     """Score a run (a file, or a DataFrame with the same columns); writes ``per_query.csv`` and
-    ``summary.json`` and returns them. ``name`` names the run (default: the file's name)."""
+    ``summary.json`` and returns them. ``name`` names the run (default: the file's name).
+
+    ``k=None`` is each task's official definition: every candidate for Rerank, the top 50 for Fullrank.
+    """
     if task == "fullrank":
         from .fullrank_eval import evaluate_fullrank_run
 
         return evaluate_fullrank_run(
-            run, split=split, queries_path=queries_path, annotations_path=annotations_path, k=k, out_dir=out_dir,
-            name=name,
+            run, split=split, queries_path=queries_path, annotations_path=annotations_path,
+            k=OFFICIAL_K["fullrank"] if k is None else k, out_dir=out_dir, name=name,
         )
     if task != "rerank":
         raise InquireError(f"Unknown task {task!r} (--task): use 'rerank' or 'fullrank'.")
@@ -110,7 +114,8 @@ def evaluate_run(
     per_query = with_query_info(per_query, labels)
     summary = summarize(
         per_query, task="rerank", split=split, model=name or origin.name,
-        k=k, run_file=str(origin.path) if origin.path else None, n_candidates=int(len(merged)),
+        k=k, definition=rerank_definition(merged, k), run_file=str(origin.path) if origin.path else None,
+        n_candidates=int(len(merged)),
         sources=split_sources(files, data_dir, split, queries_path),
     )
     out = Path(out_dir) if out_dir is not None else default_out_dir("evaluate", split, origin.out_name(name))

@@ -31,9 +31,10 @@ from ..embed.cache import CachedEmbeddings
 from ..errors import InquireError
 from ..index import exact_search, load_index, recall_at_k
 from ..index.cache import TopListCache
-from ..models import model_key, resolve_spec
+from ..models import model_key, resolve_precision, resolve_spec
 from ..models.spec import not_cached_note
 from ..paths import cache_root, slug
+from ..random_baseline import expected_metrics
 from ..timing import Stopwatch
 from .results import RunResult, default_out_dir, not_cached, summarize, write_outputs
 from .scoring import score_run, with_query_list
@@ -62,6 +63,7 @@ def run_fullrank(
     trec: bool = False,
     out_dir: str | Path | None = None,
     device: str | None = None,
+    precision: str | None = None,
     batch_size: int = 64,
     workers: int | None = None,
     threads: int | None = None,
@@ -70,7 +72,9 @@ def run_fullrank(
     """Evaluate ``model`` (and optionally the reranker ``rerank``) on INQUIRE-Fullrank; write the run's files.
 
     ``model`` and ``rerank`` are specs or model objects (:func:`inquire.models.create_embedder`,
-    :func:`inquire.rerank.create_scorer`).
+    :func:`inquire.rerank.create_scorer`). ``precision`` is the embedding model's
+    (:func:`inquire.models.resolve_precision` for Fullrank: its query texts, and the images when
+    ``images`` are embedded first); a reranker keeps its own; a model object sets its own.
     """
     split = canonical_split(split)
     if k < 1 or (rerank is not None and from_k < k):
@@ -79,7 +83,8 @@ def run_fullrank(
     clock = Stopwatch()
     if embeddings is None:
         with clock.stage("embed_images"):
-            embeddings = _embed_images(images, model, device=device, batch_size=batch_size, workers=workers)
+            embeddings = _embed_images(images, model, device=device, precision=precision, batch_size=batch_size,
+                                       workers=workers)
     with clock.stage("load_data"):
         folder = EmbeddingFolder(embeddings)
         _check_manifest(folder, model)
@@ -88,7 +93,8 @@ def run_fullrank(
             load_annotations(annotations_path), set(queries["query_id"].astype(int)), other_split_ids(split, queries_path)
         )
         searcher = load_index(index, folder, **(search_params or {})) if index is not None else None
-    text_model = CachedEmbeddings(model, device=device, batch_size=batch_size, workers=workers, cache_dir=cache_dir)
+    text_model = CachedEmbeddings(model, device=device, batch_size=batch_size, workers=workers, cache_dir=cache_dir,
+                                  precision=precision, task="fullrank")
     keys = queries["query_text"].map(normalize_text).tolist()
     with clock.stage("embed_text"):
         text = text_model.text_embeddings(queries["query_text"].tolist())
@@ -134,8 +140,9 @@ def run_fullrank(
     name = text_model.spec if rerank is None else f"{text_model.spec} >> {extra['reranker']}"
     notes = not_cached(text_model.not_cached, extra.pop("not_cached", None))
     summary = summarize(
-        per_query, task="fullrank", split=split, model=name, k=k,
-        embeddings={"path": str(folder.path), "n_rows": folder.n_rows, "dim": folder.dim, "dtype": str(folder.dtype)},
+        per_query, task="fullrank", split=split, model=name, k=k, model_precision=text_model.precision,
+        embeddings={"path": str(folder.path), "n_rows": folder.n_rows, "dim": folder.dim, "dtype": str(folder.dtype),
+                    "precision": (folder.manifest or {}).get("model", {}).get("precision")},
         sources=_sources(folder, images, split, queries_path, annotations_path),
         search=search_info,
         n_candidates=int((run["rank"] <= k).sum()),
@@ -152,7 +159,32 @@ def run_fullrank(
     return RunResult(out, summary, per_query, run[RUN_COLUMNS])
 
 
-def _embed_images(images: str | Path | None, model: str | Any, **settings) -> Path:
+def random_fullrank(
+    split: str, *, embeddings: str | Path, queries_path: str | Path | None = None,
+    annotations_path: str | Path | None = None, k: int = 50,
+) -> tuple[dict, pd.DataFrame]:
+    """The Random row: exact expected metrics at ``k`` of a uniformly random order of the whole collection
+    (:mod:`inquire.random_baseline`), from its size and the annotations it holds; summary and per-query metrics."""
+    split = canonical_split(split)
+    folder = EmbeddingFolder(embeddings)
+    queries = load_queries(split, queries_path)
+    ids = queries["query_id"].astype(int)
+    ann, _ = annotations_for(load_annotations(annotations_path), set(ids), other_split_ids(split, queries_path))
+    held = pd.Series(match_rows(ann["image_path"], folder).rows >= 0, index=ann.index)
+    in_collection = held.groupby(ann["query_id"]).sum().reindex(ids, fill_value=0)
+    count_pos = ann.groupby("query_id").size().reindex(ids, fill_value=0)
+    expected = expected_metrics(folder.n_rows, in_collection.to_numpy(), count_pos.to_numpy(), k=k)
+    per_query = with_query_list(pd.DataFrame(expected.as_dict(), index=pd.Index(ids, name="query_id")), queries)
+    summary = summarize(
+        per_query, task="fullrank", split=split, model="random (exact expectation)", k=k,
+        embeddings={"path": str(folder.path), "n_rows": folder.n_rows},
+        sources=_sources(folder, None, split, queries_path, annotations_path),
+    )
+    return summary, per_query
+
+
+def _embed_images(images: str | Path | None, model: str | Any, *, device: str | None, precision: str | None,
+                  **settings) -> Path:
     """Embed the collection ``images`` with ``model`` (or reuse a complete earlier output) in the cache."""
     from ..embed.collection import embed_collection
 
@@ -165,9 +197,12 @@ def _embed_images(images: str | Path | None, model: str | Any, **settings) -> Pa
     spec, identity = model_key(model)
     if identity is None:
         raise InquireError(f"Embedding the collection --images into the cache needs a named model: {not_cached_note(spec)}")
+    if isinstance(model, str):  # a model object sets its own precision
+        precision = resolve_precision(precision, model, device)
+        identity = f"{identity}@{precision}"
     key = hashlib.sha256(f"{source}|{identity}".encode()).hexdigest()[:12]
     out = cache_root() / "collections" / f"{slug(source.name)[:40]}-{slug(spec)[:60]}-{key}"
-    embed_collection(source, model, out, **settings)
+    embed_collection(source, model, out, device=device, precision=precision, **settings)
     return out
 
 

@@ -18,7 +18,9 @@ from ..data.queries import attach_query_ids, canonical_split, load_queries
 from ..data.queries import source_record as queries_source
 from ..embed.cache import CachedEmbeddings
 from ..errors import InquireError
+from ..random_baseline import expected_metrics
 from ..timing import Stopwatch
+from .definition import definition
 from .results import RunResult, default_out_dir, not_cached, summarize, write_outputs
 from .scoring import score_run, with_query_info
 
@@ -44,8 +46,9 @@ def run_rerank(
     data_dir: str | Path | None = None,
     queries_path: str | Path | None = None,
     out_dir: str | Path | None = None,
-    k: int = 50,
+    k: int | None = None,
     device: str | None = None,
+    precision: str | None = None,
     batch_size: int = 64,
     workers: int | None = None,
     cache_dir: Path | None = None,
@@ -59,25 +62,30 @@ def run_rerank(
     """Evaluate a model on INQUIRE-Rerank and write the run's files.
 
     ``model`` is a spec or a model object (:func:`inquire.models.create_embedder`,
-    :func:`inquire.rerank.create_scorer`). A plain embedding spec or object takes the embedding
-    path below. A reranker spec (``clip:``, ``vlm:``, ``api:``; see :mod:`inquire.rerank`), a
-    reranker object (``score``) or a ``fuse`` partner scores every candidate pair
-    through :func:`inquire.rerank.create_scorer` instead, with ``scorer_options`` and the score
-    cache ``score_cache``; a run with unscored pairs is refused unless ``allow_missing``.
+    :func:`inquire.rerank.create_scorer`). ``k=None`` scores every candidate of a query, as the
+    official scripts do (the published numbers); ``k=50`` gives the cut-off the website's label
+    names. ``precision``: the embedding model's (:func:`inquire.models.resolve_precision`; default:
+    the paper's on a GPU; a model object sets its own). A plain embedding spec or object takes the
+    embedding path below. A reranker spec (``clip:``, ``vlm:``, ``api:``; see :mod:`inquire.rerank`),
+    a reranker object (``score``) or a ``fuse`` partner scores every candidate pair through
+    :func:`inquire.rerank.create_scorer` instead, with ``scorer_options`` (and ``precision`` for
+    ``clip:`` scorers) and the score cache ``score_cache``; a run with unscored pairs is refused
+    unless ``allow_missing``.
     """
     from ..rerank import is_reranker_spec
 
     split = canonical_split(split)
     clock = Stopwatch()
     if fuse is not None or scorer_options or is_reranker_spec(model):  # create_scorer checks the options
+        options = {**(scorer_options or {}), **({"precision": precision} if precision is not None else {})}
         return _run_with_scorer(
             model, split, clock, data_dir=data_dir, queries_path=queries_path, out_dir=out_dir, k=k,
             allow_missing=allow_missing,
             scorer_args=dict(device=device, batch_size=batch_size, workers=workers, cache=score_cache,
-                             fuse=fuse, fuse_method=fuse_method, fuse_weight=fuse_weight, **(scorer_options or {})),
+                             fuse=fuse, fuse_method=fuse_method, fuse_weight=fuse_weight, **options),
         )
     embeddings = CachedEmbeddings(
-        model, device=device, batch_size=batch_size, workers=workers, cache_dir=cache_dir
+        model, device=device, batch_size=batch_size, workers=workers, cache_dir=cache_dir, precision=precision
     )
     with clock.stage("load_data"):
         files, labels = load_split(split, data_dir, queries_path)
@@ -92,14 +100,14 @@ def run_rerank(
     with clock.stage("score"):
         labels["score"] = _cosine_scores(labels, image_emb, text_emb)
     return _finish(
-        labels, clock, split=split, model=embeddings.spec, k=k, out_dir=out_dir,
+        labels, clock, split=split, model=embeddings.spec, k=k, out_dir=out_dir, model_precision=embeddings.precision,
         n_images=len(image_ids), n_images_embedded=embeddings.n_images_embedded,
         n_images_failed=len(failed), images_failed={str(i): r for i, r in failed.items()},
         sources=split_sources(files, data_dir, split, queries_path), **not_cached(embeddings.not_cached),
     )
 
 
-def _finish(labels: pd.DataFrame, clock: Stopwatch, *, split: str, model: str, k: int,
+def _finish(labels: pd.DataFrame, clock: Stopwatch, *, split: str, model: str, k: int | None,
             out_dir: str | Path | None, **extra) -> RunResult:
     """Rank and score ``labels["score"]``, then write and return the run (shared by both scoring paths)."""
     with clock.stage("score"):
@@ -108,13 +116,36 @@ def _finish(labels: pd.DataFrame, clock: Stopwatch, *, split: str, model: str, k
     per_query = with_query_info(per_query, labels)
     run = labels[["query", "inat24_image_id", "score", "rank", "relevant"]]
     summary = summarize(
-        per_query, task="rerank", split=split, model=model, k=k,
+        per_query, task="rerank", split=split, model=model, k=k, definition=rerank_definition(labels, k),
         n_candidates=int(len(labels)), **extra, timings_s=clock.seconds,
     )
     summary["timings_s"]["total"] = clock.total()
     out = Path(out_dir) if out_dir is not None else default_out_dir("rerank", split, model)
     write_outputs(out, summary, per_query, run)
     return RunResult(out, summary, per_query, run)
+
+
+def random_rerank(
+    split: str, *, data_dir: str | Path | None = None, queries_path: str | Path | None = None, k: int | None = None,
+) -> tuple[dict, pd.DataFrame]:
+    """The Random row: exact expected metrics of a uniformly random order of each query's candidates
+    (:mod:`inquire.random_baseline`), from the labels alone; its summary and per-query metrics."""
+    split = canonical_split(split)
+    files, labels = load_split(split, data_dir, queries_path)
+    counts = labels.groupby("query_id", sort=False)["relevant"].agg(["size", "sum"])
+    expected = expected_metrics(counts["size"].to_numpy(), counts["sum"].to_numpy(), k=k)
+    per_query = with_query_info(pd.DataFrame(expected.as_dict(), index=counts.index), labels)
+    summary = summarize(
+        per_query, task="rerank", split=split, model="random (exact expectation)", k=k,
+        definition=rerank_definition(labels, k), n_candidates=int(len(labels)),
+        sources=split_sources(files, data_dir, split, queries_path),
+    )
+    return summary, per_query
+
+
+def rerank_definition(labels: pd.DataFrame, k: int | None) -> str:
+    """What Rerank metrics at ``k`` are over these labels (a k covering every query's candidates is all of them)."""
+    return definition(k, int(labels.groupby("query_id").size().max()) if len(labels) else None)
 
 
 def plan_rerank(
@@ -133,7 +164,7 @@ def plan_rerank(
 
 
 def _run_with_scorer(
-    model: str | Any, split: str, clock: Stopwatch, *, data_dir, queries_path, out_dir, k: int,
+    model: str | Any, split: str, clock: Stopwatch, *, data_dir, queries_path, out_dir, k: int | None,
     allow_missing: bool, scorer_args: dict,
 ) -> RunResult:
     """INQUIRE-Rerank scored pair by pair with a reranker (see :mod:`inquire.rerank`)."""

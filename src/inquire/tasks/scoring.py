@@ -13,9 +13,9 @@ from .. import metrics
 
 
 def score_run(
-    run: pd.DataFrame, *, k: int, n_relevant: pd.Series | None = None
+    run: pd.DataFrame, *, k: int | None, n_relevant: pd.Series | None = None
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Score a run.
+    """Score a run at cut-off ``k`` (None: every candidate of each query).
 
     ``run`` needs ``query_id``, ``score``, ``relevant`` and ``position`` (the candidate's original
     place among its query's candidates, which breaks ties in score). ``n_relevant`` maps query_id
