@@ -67,3 +67,38 @@ def test_neither_embeddings_nor_images_is_a_clear_error(tmp_path, open_clip_spec
                                       "--annotations", str(tmp_path / "a.csv")])
     assert result.exit_code != 0
     assert "--embeddings DIR" in str(result.exception) and "--images SOURCE" in str(result.exception)
+
+
+def test_reranker_scores_follow_the_photo_not_its_name(tmp_path, open_clip_spec, queries_csv):
+    """Two collections of one's own with the same file names but other photos, reranked through one
+    score cache: each gets its own photos' scores (cached by content digest), never the other's."""
+    import numpy as np
+    from PIL import Image
+
+    from inquire.data.embedding_folder import EmbeddingFolder
+
+    queries = load_queries(path=queries_csv("test")).iloc[[0]]
+    queries.to_csv(tmp_path / "q.csv", index=False)
+    names = [f"IMG_{i:04d}" for i in range(6)]
+    pd.DataFrame({"query_id": queries["query_id"].iat[0], "image_id": 1, "image_path": [names[0] + ".jpg"]}).to_csv(
+        tmp_path / "ann.csv", index=False)
+    rng = np.random.default_rng(0)
+    runs = {}
+    for project in ("a", "b"):
+        (tmp_path / project).mkdir()
+        for name in names:
+            pixels = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / project / f"{name}.jpg", quality=95)
+        base = ["fullrank", "--model", open_clip_spec, "--images", str(tmp_path / project), "--queries", str(tmp_path / "q.csv"),
+                "--annotations", str(tmp_path / "ann.csv"), "--device", "cpu", "--workers", "0"]
+        _invoke([*base, "--k", "6", "--out", str(tmp_path / f"{project}-one")])
+        _invoke([*base, "--k", "6", "--rerank", open_clip_spec, "--from-k", "6", "--score-cache", str(tmp_path / "shared.sqlite"),
+                 "--out", str(tmp_path / f"{project}-two")])
+        one = pd.read_parquet(tmp_path / f"{project}-one" / "run.parquet").set_index("image_path")["score"]
+        two = pd.read_parquet(tmp_path / f"{project}-two" / "run.parquet").set_index("image_path")["score"]
+        # the reranker is the first-stage model itself: its scores are the first stage's (float16 rows aside)
+        np.testing.assert_allclose(two.loc[one.index].to_numpy(), one.to_numpy(), atol=2e-3)
+        runs[project] = one
+        folder = EmbeddingFolder(json.loads((tmp_path / f"{project}-one" / "summary.json").read_text())["embeddings"]["path"])
+        assert all(k.startswith("sha256:") for k in folder.content_keys(np.arange(folder.n_rows)))
+    assert not np.allclose(runs["a"].loc[names].to_numpy(), runs["b"].loc[names].to_numpy(), atol=2e-3)

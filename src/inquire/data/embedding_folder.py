@@ -34,6 +34,9 @@ DTYPES = (np.dtype(np.float16), np.dtype(np.float32))
 PATH_COLUMN = "image_path"
 #: key of a metadata file's key-value metadata where ``inquire embed`` records what the shard covers
 SHARD_KEY = b"inquire.shard"
+#: ``inquire embed``'s per-shard bookkeeping, ``items/items_<i>.parquet``: each item's SHA-256 and why it
+#: was skipped (published-layout readers never open it)
+ITEMS_DIR = "items"
 
 
 class EmbeddingFolder:
@@ -56,6 +59,7 @@ class EmbeddingFolder:
         _check_pairs(self.path, shard_files, meta_files)
         self.shard_files = [shard_files[i] for i in sorted(shard_files)]
         self.meta_files = [meta_files[i] for i in sorted(meta_files)]
+        self._digest_cache: dict[int, list[str] | None] = {}
         self.shards = [_open_shard(f) for f in self.shard_files]
         self._check_shapes()
         self.dim = int(self.shards[0].shape[1])
@@ -190,6 +194,43 @@ class EmbeddingFolder:
         order = np.empty(len(rows), dtype=np.int64)
         order[np.concatenate(where_all)] = np.arange(len(rows))
         return df.iloc[order].reset_index(drop=True)
+
+    def content_keys(self, rows: np.ndarray) -> list[str | None]:
+        """``sha256:HEX`` of each row's image bytes where ``inquire embed`` recorded it, else None.
+
+        Reranker scores and embeddings are cached by image key. An ``image_path`` is unique in
+        iNat24, but two collections of one's own can both hold ``IMG_0001``, and a photo can change
+        under its name; the content digest names the photo itself, in any collection.
+        """
+        rows = self.check_rows(rows).reshape(-1)
+        out: list[str | None] = [None] * len(rows)
+        shard = self.shard_of(rows)
+        for s in np.unique(shard):
+            digests = self._digests(int(s))
+            if digests is None:
+                continue
+            for i in np.flatnonzero(shard == s):
+                out[i] = digests[rows[i] - self.offsets[s]]
+        return out
+
+    def _digests(self, s: int) -> list[str] | None:
+        """Shard ``s``'s digests in row order (its embedded items' rows), None when not recorded or not matching."""
+        cache = self._digest_cache
+        if s not in cache:
+            number = META_RE.match(self.meta_files[s].name)[1]
+            f = self.path / ITEMS_DIR / f"items_{number}.parquet"
+            cache[s] = None
+            if f.is_file():
+                try:
+                    items = pq.read_table(f, columns=["sha256", "reason"])
+                except (KeyError, pa.ArrowInvalid, OSError):
+                    items = None
+                if items is not None:
+                    kept = [d for d, r in zip(items["sha256"].to_pylist(), items["reason"].to_pylist()) if r is None]
+                    n = int(self.offsets[s + 1] - self.offsets[s])
+                    if len(kept) == n and all(d is not None for d in kept):
+                        cache[s] = ["sha256:" + d.hex() for d in kept]
+        return cache[s]
 
     def _read_meta(self, f: Path, columns: list[str] | None) -> pa.Table:
         try:

@@ -31,13 +31,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..data.embedding_folder import SHARD_KEY
+from ..data.embedding_folder import ITEMS_DIR, SHARD_KEY
 from ..data.exif import EXIF_COLUMNS
 from ..data.columns import COLUMNS
 
 EMB_DIR = "img_emb"
 META_DIR = "metadata"
-ITEMS_DIR = "items"
 TMP_SUFFIX = ".tmp"
 
 #: the items file's columns: the item, its change stamp and digest, why it was skipped, its EXIF

@@ -293,10 +293,11 @@ class SearchEngine:
 
         ids = self.meta.image_ids(first.rows)
         paths = self.meta.take(first.rows, ["image_path"]).column(0).to_pylist()
+        keys = [digest or image_id for digest, image_id in zip(self.folder.content_keys(first.rows), ids)]
         pairs, missing = [], {}
-        for i, (image_id, path) in enumerate(zip(ids, paths)):
+        for i, (key, path) in enumerate(zip(keys, paths)):
             try:
-                pairs.append(Pair(text, image_id, self.images.file(str(path))))
+                pairs.append(Pair(text, key, self.images.file(str(path))))
             except ImageNotFound as exc:
                 missing[i] = str(exc)
         with self._scorer_locks[spec]:

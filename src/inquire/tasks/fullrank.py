@@ -295,16 +295,21 @@ def _rerank(run: pd.DataFrame, folder: EmbeddingFolder, spec: str | Any, from_k:
     from ..rerank.candidates import score_candidates
 
     scorer = create_scorer(spec, **scorer_args)
-    paths = folder.metadata_rows(run["row"].to_numpy(), [PATH_COLUMN])[PATH_COLUMN].astype(str).to_numpy()
+    rows = run["row"].to_numpy()
+    paths = folder.metadata_rows(rows, [PATH_COLUMN])[PATH_COLUMN].astype(str).to_numpy()
+    # scores are cached by image key: the photo's content digest where inquire embed recorded it
+    # (two collections can share a path), else its image_path (unique in iNat24)
+    keys = [digest or path for digest, path in zip(folder.content_keys(rows), paths)]
+    path_of = dict(zip(keys, paths))
 
     def payloads(wanted: set):
         for key in wanted:
-            f = find_image_file(images_root, key)
+            f = find_image_file(images_root, path_of[key])
             if f is not None:
                 yield key, f
 
     try:
-        result = score_candidates(scorer, run["query"].tolist(), paths.tolist(), payloads)
+        result = score_candidates(scorer, run["query"].tolist(), keys, payloads)
     finally:
         scorer.close()
     missing = {f"{run['query'].iat[i]} | {paths[i]}": reason for i, reason in sorted(result.errors.items())}
