@@ -36,6 +36,12 @@ QWEN2_VL_CHAT_TEMPLATE = (
     "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+# LLaVA-1.6-34B's (Yi's) ChatML turns.
+CHATML_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}<image>\n{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}"
+    "<|im_end|>{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 # Idefics3 / SmolVLM's "User:<image>…<end_of_utterance>\nAssistant:" turns.
 IDEFICS3_CHAT_TEMPLATE = (
     "<|im_start|>{% for message in messages %}{{ message['role'] | capitalize }}:"
@@ -143,7 +149,7 @@ def build_llava_next(out: Path, *, seed: int = 0, yi: bool = False) -> Path:
 
     if yi:
         tokenizer = build_tokenizer(["<unk>", "<|startoftext|>", "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"],
-                                    bos="<|startoftext|>", eos="<|im_end|>", pad="<unk>", chat_template=None)
+                                    bos="<|startoftext|>", eos="<|im_end|>", pad="<unk>", chat_template=CHATML_CHAT_TEMPLATE)
     else:
         tokenizer = build_tokenizer(["<unk>", "<s>", "</s>", "<pad>", "<image>"], bos="<s>", eos="</s>", pad="<pad>",
                                     chat_template=LLAVA_CHAT_TEMPLATE)
@@ -395,19 +401,6 @@ BUILDERS = {
     "blip2": build_blip2, "instructblip": build_instructblip, "qwen2_vl": build_qwen2_vl, "qwen2_5_vl": build_qwen2_5_vl,
     "blip2_t5": functools.partial(build_blip2, t5=True), "instructblip_t5": functools.partial(build_instructblip, t5=True),
 }
-_PAPER_FAMILIES = {
-    "blip2-flan-t5-xxl": BUILDERS["blip2_t5"], "instructblip-flan-t5-xxl": BUILDERS["instructblip_t5"],
-    "paligemma-3b-mix-448": build_paligemma, "llava-1.5-13b": build_llava, "llava-v1.6-mistral-7b": build_llava_next,
-    "llava-v1.6-34b": functools.partial(build_llava_next, yi=True),
-}
-
-
-def build_paper_model(row: str, out: Path, pairs: list[tuple[str, bytes | Path]]) -> Path:
-    """A tiny random model of the family of the paper's ``row`` (``inquire rerankers``), its answer rows
-    calibrated on the (query, image) ``pairs`` a test will score."""
-    return calibrate_answers(_PAPER_FAMILIES[row](out), row, pairs)
-
-
 def _save(out: Path, model, processor) -> Path:
     out = Path(out).expanduser().resolve()
     with builders._transformers_quiet():
@@ -458,14 +451,14 @@ def answer_ids(tokenizer, row: str) -> tuple[int, int]:
     return tokenizer(yes).input_ids[i], tokenizer(no).input_ids[j]
 
 
-def calibrate_answers(folder: Path, row: str, pairs: list[tuple[str, bytes | Path]]) -> Path:
+def calibrate_answers(folder: Path, row: str, pairs: list[tuple[str, bytes | Path]], margin: float = _MARGIN) -> Path:
     """Set the output rows of ``row``'s yes and no tokens so that, over the (query, image) ``pairs``, each
     answer's logit lies sometimes above and sometimes below the 50th largest other logit: every case of
     the official protocol occurs (both answers in the top 50 at many ratios, one of them outside, neither).
 
     Each row reads the pairs' last hidden state along a (seeded) mix of its three principal directions,
-    cut at a wide gap between pairs, so no pair sits near the edge of the top 50; the rows stay small,
-    so a forward pass's numerical noise stays far below the tests' 1e-4.
+    cut at a wide gap between pairs, so no pair's logit lies within ``margin`` of the 50th; the rows
+    stay small, so a forward pass's numerical noise stays far below the tests' 1e-4.
     """
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -506,7 +499,7 @@ def calibrate_answers(folder: Path, row: str, pairs: list[tuple[str, bytes | Pat
         logits = kth.median() + _SPREAD * (proj - torch.tensor(cuts, dtype=torch.float64))
         inside = logits > kth[:, None]
         combos = {(bool(a), bool(b)) for a, b in inside}
-        if len(combos) == 4 and (logits - kth[:, None]).abs().min() >= _MARGIN:
+        if len(combos) == 4 and (logits - kth[:, None]).abs().min() >= margin:
             break
     else:  # pragma: no cover - guards the fixture
         raise RuntimeError(f"cannot calibrate the answer rows of the tiny {row} model")
@@ -522,11 +515,24 @@ def calibrate_answers(folder: Path, row: str, pairs: list[tuple[str, bytes | Pat
 
 
 def _middle_gap(values) -> float:
-    """The midpoint of the widest gap between consecutive values, leaving at least three values on each side."""
+    """The midpoint of the widest gap between consecutive values of the middle half."""
     ordered = values.sort().values
-    gaps = ordered[3:-2] - ordered[2:-3]
-    i = int(gaps.argmax()) + 2
+    low, high = len(ordered) // 4, len(ordered) - len(ordered) // 4
+    i = low + int((ordered[low + 1 : high] - ordered[low : high - 1]).argmax())
     return float((ordered[i] + ordered[i + 1]) / 2)
+
+
+_PAPER_FAMILIES = {
+    "blip2-flan-t5-xxl": BUILDERS["blip2_t5"], "instructblip-flan-t5-xxl": BUILDERS["instructblip_t5"],
+    "paligemma-3b-mix-448": build_paligemma, "llava-1.5-13b": build_llava, "llava-v1.6-mistral-7b": build_llava_next,
+    "llava-v1.6-34b": functools.partial(build_llava_next, yi=True),
+}
+
+
+def build_paper_model(row: str, out: Path, pairs: list[tuple[str, bytes | Path]], margin: float = _MARGIN) -> Path:
+    """A tiny random model of the family of the paper's ``row`` (``inquire rerankers``), its answer rows
+    calibrated on the (query, image) ``pairs`` a test will score (``calibrate_answers``)."""
+    return calibrate_answers(_PAPER_FAMILIES[row](out), row, pairs, margin)
 
 
 def small_rerank_dataset(root: Path) -> Path:

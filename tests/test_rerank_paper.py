@@ -88,6 +88,9 @@ def test_rows_are_the_official_ones():
             for n in ("gpt-4o", "gpt-4-turbo")] == [
         ("gpt-4o-2024-08-06", "openai-gpt4o20240806", gpt), ("gpt-4-turbo-2024-04-09", "openai-gpt4turbo20240409", gpt)]
     assert not PAPER_RERANKERS["vila1.5-40b"].supported
+    assert "temperature=0.5" in PAPER_RERANKERS["llava-1.5-13b"].protocol
+    assert 'tokenizer(" Yes").input_ids[1]' in PAPER_RERANKERS["llava-v1.6-34b"].protocol
+    assert "HTTP 400 → 0" in PAPER_RERANKERS["gpt-4o"].protocol and "VILA codebase" in PAPER_RERANKERS["vila1.5-13b"].protocol
     assert is_reranker_spec("llava-1.5-13b") and is_reranker_spec("gpt-4o=some-model") and not is_reranker_spec("vit-b-32")
 
 
@@ -170,7 +173,7 @@ def test_rerankers_command_lists_the_paper_rows():
     assert result.exit_code == 0, result.output
     for name, row in PAPER_RERANKERS.items():
         assert name in result.output and row.source in result.output
-    assert "not supported" in result.output and "gpt-4o-2024-08-06" in result.output
+    assert "not supported" in result.output and "gpt-4o-2024-08-06 (official: openai-gpt4o20240806)" in result.output
     assert "inquire's own protocol" in result.output
 
 
@@ -293,3 +296,5 @@ def test_official_gpt_conversion_from_a_top_list():
     score, _ = scorer._interpret([("Yes", -0.5), ("No", -1.5), ("Yes", -3.0)])  # repeated tokens are summed
     p_yes = math.exp(-0.5) + math.exp(-3.0)
     assert score == pytest.approx(p_yes / (p_yes + math.exp(-1.5)), abs=1e-15)
+    turbo = PaperApiScorer(PAPER_RERANKERS["gpt-4-turbo"], api_base="http://127.0.0.1:9/v1")
+    assert turbo.estimated_cost(["a bird"]) > scorer.estimated_cost(["a bird"]) > 0  # dry runs price both rows

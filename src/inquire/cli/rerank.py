@@ -40,7 +40,8 @@ def rerank(
 ) -> None:
     """Rank each INQUIRE-Rerank query's 100 candidates with a model or reranker and score the ranking.
 
-    Rerankers (vlm:, api:, clip:, --fuse; see `inquire rerankers`) score every pair and cache the scores.
+    Rerankers (a paper reranker's name such as llava-1.5-13b or gpt-4o, vlm:, api:, clip:, --fuse; see
+    `inquire rerankers`) score every pair and cache the scores.
     """
     from ..tasks.rerank import run_rerank
     from ..tasks.results import print_summary

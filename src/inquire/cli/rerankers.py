@@ -63,7 +63,8 @@ def rerankers() -> None:
         elif row.runner == "api":
             tokens = "exact-case 'Yes' / 'No' among the top logprobs"
         prompt = Text(row.prompt.replace("\n", "\\n"))  # plain text ("[/INST]" is no markup), newlines as typed
-        paper.add_row(row.name, row.source, row.family, prompt, tokens, row.dtype or "–")
+        source = row.source if row.official_name == row.source else f"{row.source} (official: {row.official_name})"
+        paper.add_row(row.name, source, row.family, prompt, tokens, row.dtype or "–")
     console.print(paper)
     console.print(f"Transformers rows: {LOCAL_PROTOCOL}; {ZERO_OVER_ZERO}. Their dtype is the official one on a GPU; "
                   "on a CPU float32 (--dtype overrides). API rows (through --api-base, OpenAI by default): "

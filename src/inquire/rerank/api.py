@@ -63,7 +63,7 @@ class _Fatal(Exception):
     """A failure every request would share (rejected key, unknown model): stop the run."""
 
 
-class _Refused(ValueError):
+class RefusedRequest(ValueError):
     """HTTP 400: the server will not answer this request (the same request will be refused again)."""
 
 
@@ -177,7 +177,7 @@ class ApiScorer(CachedScorer):
                     raise _Retryable(f"connection failed ({type(exc).__name__})") from None
                 try:
                     return self._interpret(_top_logprobs(response))
-                except _Refused as exc:
+                except RefusedRequest as exc:
                     return self._refused(exc)
             except _Retryable as exc:
                 if attempt == self.max_retries:
@@ -197,7 +197,7 @@ class ApiScorer(CachedScorer):
             raise ValueError(f"neither {YES!r} nor {NO!r} among the answer's top {len(top)} tokens")
         return score, answer_probabilities(dict(top))
 
-    def _refused(self, exc: _Refused) -> tuple[float, dict[str, float]]:
+    def _refused(self, exc: RefusedRequest) -> tuple[float, dict[str, float]]:
         """A request the server refuses (HTTP 400): left unscored and reported."""
         raise exc
 
@@ -214,7 +214,7 @@ def _top_logprobs(response) -> list[tuple[str, float]]:
     if status == 404:
         raise _Fatal(f"HTTP 404 ({_detail(response)}): check the model name and --api-base.")
     if status == 400:
-        raise _Refused(f"HTTP 400: {_detail(response)}")
+        raise RefusedRequest(f"HTTP 400: {_detail(response)}")
     if status >= 400:
         raise ValueError(f"HTTP {status}: {_detail(response)}")
     try:

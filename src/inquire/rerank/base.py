@@ -107,13 +107,13 @@ class CachedScorer(Scorer):
     def _score(self, pairs: Sequence[Pair]) -> ScoreResult:
         """Score pairs the cache lacks (the subclass's model or service)."""
 
-    def _case(self, score: float, answer: dict[str, float] | None) -> str | None:
-        """The noteworthy case a score and its stored answer show (e.g. a saturated score), or None."""
+    def _case(self, answer: dict[str, float] | None) -> str | None:
+        """The noteworthy case a stored answer shows (e.g. a saturated score), or None."""
         return None
 
-    def _note(self, keys: Sequence[tuple[str, str]], scores: Sequence[float], answers: Sequence[dict | None]) -> None:
-        for key, score, answer in zip(keys, scores, answers):
-            case = self._case(score, answer)
+    def _note(self, keys: Sequence[tuple[str, str]], answers: Sequence[dict | None]) -> None:
+        for key, answer in zip(keys, answers):
+            case = self._case(answer)
             if case is not None:
                 self._cases[case].add(key)
 
@@ -127,7 +127,7 @@ class CachedScorer(Scorer):
             return self.cache.lookup(self.identity, keys)
         scores, answers = self.cache.lookup_with_answers(self.identity, keys)
         found = np.flatnonzero(~np.isnan(scores))
-        self._note([keys[i] for i in found], scores[found], [answers[i] for i in found])
+        self._note([keys[i] for i in found], [answers[i] for i in found])
         return scores
 
     def score_pairs(self, pairs: Sequence[Pair], progress: ProgressFn | None = None) -> ScoreResult:
@@ -151,7 +151,7 @@ class CachedScorer(Scorer):
                 [(*keys[j], float(result.scores[j]), chunk_answers[j]) for j in ok],
             )
             if self.counts_cases:
-                self._note([keys[j] for j in ok], result.scores[ok], [chunk_answers[j] for j in ok])
+                self._note([keys[j] for j in ok], [chunk_answers[j] for j in ok])
             scores[idx] = result.scores
             for j, i in enumerate(idx):
                 answers[i] = chunk_answers[j]

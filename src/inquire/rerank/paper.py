@@ -26,12 +26,12 @@ import math
 import numpy as np
 
 from ..errors import InquireError
-from .api import DEFAULT_API_BASE, ApiScorer, _Refused
+from .api import DEFAULT_API_BASE, ApiScorer, RefusedRequest
 from .base import CachedScorer
 from .cache import ScoreCache
 from .prompts import render
 from .registry import PaperReranker
-from .vlm import VlmScorer, _language_model
+from .vlm import VlmScorer, generating_model
 
 TEMPERATURE = 0.5
 TOP_K = 50  # transformers' default, which generate() applied since the official call set no top_k
@@ -42,18 +42,11 @@ NEUTRAL_GENERATION = {
     "bad_words_ids": None, "suppress_tokens": None, "begin_suppress_tokens": None, "forced_bos_token_id": None,
     "sequence_bias": None,
 }
-#: the model types each transformers row's protocol was written for (its family's checkpoints)
-MODEL_TYPES = {
-    "BLIP-2 (Flan-T5)": "blip-2", "InstructBLIP (Flan-T5)": "instructblip", "PaliGemma": "paligemma",
-    "LLaVA-1.5": "llava", "LLaVA-1.6 (Mistral)": "llava_next", "LLaVA-1.6 (Yi-34B)": "llava_next",
-}
 #: what inquire scores the official code's 0/0 (neither answer among the top 50), in words
 ZERO_OVER_ZERO = (
     "neither answer in the top 50 (the official code divides 0 by 0: NaN) scores 0, as the processed p(yes) is 0, "
     "and is counted (reranker_stats cases in summary.json)"
 )
-#: the counted cases (``report()["cases"]``): which answer was missing, and the score that gave
-CASES = ("no_yes_scored_0", "no_no_scored_1", "neither_scored_0", "http_400_scored_0")
 
 
 def processed_scores(logits):
@@ -87,6 +80,7 @@ def official_token_id(tokenizer, entry: PaperReranker, which: str) -> int:
 
 
 def _case(p_yes: float, p_no: float) -> str | None:
+    """The counted case (``report()["cases"]``) of a pair: which answer had no probability, and its score."""
     if p_yes == 0:
         return "neither_scored_0" if p_no == 0 else "no_yes_scored_0"
     return "no_no_scored_1" if p_no == 0 else None
@@ -110,11 +104,10 @@ class PaperVlmScorer(VlmScorer):
         label = entry.name if source is None else f"{entry.name}={source}"
         self.entry = entry
         self._open(source or entry.source, label, device, batch_size, dtype)
-        expected = MODEL_TYPES[entry.family]
-        if self.model_type != expected:
+        if self.model_type != entry.model_type:
             raise InquireError(
                 f"{label}: these weights are a {self.model_type!r} model; the {entry.name} protocol is for "
-                f"{entry.family} ({expected}) checkpoints. Score other models with vlm:{source or entry.source}."
+                f"{entry.family} ({entry.model_type}) checkpoints. Score other models with vlm:{source or entry.source}."
             )
         import torch
 
@@ -130,7 +123,7 @@ class PaperVlmScorer(VlmScorer):
         return render(self.template, query)
 
     def _answer_ids(self, model) -> tuple[list[int], list[int]]:
-        generation = _language_model(model).generation_config
+        generation = generating_model(model).generation_config
         changed = {k: v for k, neutral in NEUTRAL_GENERATION.items()
                    if (v := getattr(generation, k, None)) is not None and v != neutral}
         if changed:
@@ -145,12 +138,13 @@ class PaperVlmScorer(VlmScorer):
         return [yes], [no]
 
     def _read(self, logits) -> tuple[np.ndarray, list[dict[str, float]]]:
+        """Scores, and the processed probabilities of the row's yes and no tokens (``{"yes": p, "no": p}``)."""
         m = self._loaded
         ratio, p_yes, p_no = official_ratio(processed_scores(logits), m.yes[0], m.no[0])
         answers = [{"yes": float(y), "no": float(n)} for y, n in zip(p_yes, p_no)]
         return np.where(np.isnan(ratio), 0.0, ratio), answers
 
-    def _case(self, score: float, answer: dict[str, float] | None) -> str | None:
+    def _case(self, answer: dict[str, float] | None) -> str | None:
         return None if answer is None else _case(answer["yes"], answer["no"])
 
     def report(self) -> dict:
@@ -178,10 +172,10 @@ class PaperApiScorer(ApiScorer):
             return 1.0, answers
         return answers["Yes"] / (answers["Yes"] + answers["No"]), answers
 
-    def _refused(self, exc: _Refused) -> tuple[float, dict[str, float]]:
+    def _refused(self, exc: RefusedRequest) -> tuple[float, dict[str, float]]:
         return 0.0, {"http_400": 1.0}
 
-    def _case(self, score: float, answer: dict[str, float] | None) -> str | None:
+    def _case(self, answer: dict[str, float] | None) -> str | None:
         if answer is None:
             return None
         if "http_400" in answer:

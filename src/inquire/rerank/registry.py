@@ -48,6 +48,7 @@ class PaperReranker:
     official_name: str  # the name in the official code's model list (and its cache file names)
     family: str
     runner: str  # "transformers", "api", or "unsupported"
+    model_type: str | None  # transformers' config.model_type of the family's checkpoints (transformers rows)
     prompt: str  # the official prompt; {query} is the query text as the dataset spells it
     yes: AnswerToken | None = None  # transformers rows only
     no: AnswerToken | None = None
@@ -68,8 +69,9 @@ class PaperReranker:
         return self.note
 
 
-def _local(name: str, source: str, family: str, prompt: str, yes: AnswerToken, no: AnswerToken, dtype: str) -> PaperReranker:
-    return PaperReranker(name, source, source, family, "transformers", prompt, yes, no, dtype)
+def _local(name: str, source: str, family: str, model_type: str, prompt: str, yes: AnswerToken, no: AnswerToken,
+           dtype: str) -> PaperReranker:
+    return PaperReranker(name, source, source, family, "transformers", model_type, prompt, yes, no, dtype)
 
 
 def _words(text_yes: str, text_no: str, index: int) -> tuple[AnswerToken, AnswerToken]:
@@ -78,7 +80,7 @@ def _words(text_yes: str, text_no: str, index: int) -> tuple[AnswerToken, Answer
 
 def _vila(name: str, source: str) -> PaperReranker:
     return PaperReranker(
-        name, source, source, "VILA 1.5", "unsupported",
+        name, source, source, "VILA 1.5", "unsupported", None,
         '<image>\n Does this picture show {query}?\n' + _ANSWER,
         note="not supported: VILA runs only in NVIDIA's VILA codebase (llava.model.builder), which transformers "
              "cannot load; the published row is shown for comparison",
@@ -88,28 +90,29 @@ def _vila(name: str, source: str) -> PaperReranker:
 PAPER_RERANKERS: dict[str, PaperReranker] = {
     r.name: r
     for r in [
-        _local("blip2-flan-t5-xxl", "Salesforce/blip2-flan-t5-xxl", "BLIP-2 (Flan-T5)", _BLIP_PROMPT,
+        _local("blip2-flan-t5-xxl", "Salesforce/blip2-flan-t5-xxl", "BLIP-2 (Flan-T5)", "blip-2", _BLIP_PROMPT,
                *_words("Yes", "No", 0), "float32"),
-        _local("instructblip-flan-t5-xxl", "Salesforce/instructblip-flan-t5-xxl", "InstructBLIP (Flan-T5)", _BLIP_PROMPT,
+        _local("instructblip-flan-t5-xxl", "Salesforce/instructblip-flan-t5-xxl", "InstructBLIP (Flan-T5)", "instructblip",
+               _BLIP_PROMPT,
                *_words("Yes", "No", 0), "float32"),
-        _local("paligemma-3b-mix-448", "google/paligemma-3b-mix-448", "PaliGemma",
+        _local("paligemma-3b-mix-448", "google/paligemma-3b-mix-448", "PaliGemma", "paligemma",
                "Q: Does this picture show {query}? Respond with yes or no.\nA:", *_words("yes", "no", -1), "float16"),
-        _local("llava-1.5-13b", "llava-hf/llava-1.5-13b-hf", "LLaVA-1.5",
+        _local("llava-1.5-13b", "llava-hf/llava-1.5-13b-hf", "LLaVA-1.5", "llava",
                "USER: <image>\nDoes this picture show {query}?" + _ANSWER + "\nASSISTANT:", *_words("Yes", "No", 1),
                "float16"),
-        _local("llava-v1.6-mistral-7b", "llava-hf/llava-v1.6-mistral-7b-hf", "LLaVA-1.6 (Mistral)",
+        _local("llava-v1.6-mistral-7b", "llava-hf/llava-v1.6-mistral-7b-hf", "LLaVA-1.6 (Mistral)", "llava_next",
                "[INST] <image>\nDoes this picture show {query}?" + _ANSWER + " [/INST]", *_words("Yes", "No", 1),
                "float16"),
-        _local("llava-v1.6-34b", "llava-hf/llava-v1.6-34b-hf", "LLaVA-1.6 (Yi-34B)",
+        _local("llava-v1.6-34b", "llava-hf/llava-v1.6-34b-hf", "LLaVA-1.6 (Yi-34B)", "llava_next",
                "<|im_start|>system\nAnswer the questions.<|im_end|><|im_start|>user\n<image>\n"
                'Does this picture show "{query}"?Answer the question with either "Yes" or "No".<|im_end|>'
                "<|im_start|>answer\n", *_words(" Yes", " No", 1), "float16"),
         _vila("vila1.5-13b", "Efficient-Large-Model/VILA1.5-13B"),
         _vila("vila1.5-40b", "Efficient-Large-Model/VILA1.5-40b"),
         PaperReranker("gpt-4o", "gpt-4o-2024-08-06", "openai-gpt4o20240806", "GPT-4o (OpenAI API)", "api",
-                      _GPT_PROMPT),
+                      None, _GPT_PROMPT),
         PaperReranker("gpt-4-turbo", "gpt-4-turbo-2024-04-09", "openai-gpt4turbo20240409",
-                      "GPT-4 Turbo (OpenAI API)", "api", _GPT_PROMPT),
+                      "GPT-4 Turbo (OpenAI API)", "api", None, _GPT_PROMPT),
     ]
 }
 

@@ -106,6 +106,11 @@ class VlmScorer(CachedScorer):
         self.style: PromptStyle = style_for(self.model_type, has_chat_template)
         if template is not None:
             self.template, self.chat = check_template(template), has_chat_template
+        elif self.style.chat and not has_chat_template:
+            raise InquireError(
+                f"vlm:{name}: a {self.style.family} model is asked inside its chat template, and this one ships none; "
+                "pass a plain-text prompt with {query} (--template), written as the model was trained to read it."
+            )
         else:
             self.template, self.chat = self.style.template, self.style.chat
         self.spec = f"vlm:{self.name}"
@@ -171,7 +176,7 @@ class VlmScorer(CachedScorer):
             names = self.processor.tokenizer.convert_ids_to_tokens([*yes, *no])
         start = None
         if self.encoder_decoder:  # what generate() starts the decoder with
-            start = _language_model(model).generation_config.decoder_start_token_id
+            start = generating_model(model).generation_config.decoder_start_token_id
             if start is None:
                 raise InquireError(f"{self.label}: an encoder-decoder model whose generation config names no decoder_start_token_id.")
         return _Model(model, yes, no, names, "logits_to_keep" in params,
@@ -255,7 +260,7 @@ class VlmScorer(CachedScorer):
         return ScoreResult(scores, errors, answers)
 
 
-def _language_model(model):
+def generating_model(model):
     """The part of ``model`` whose generate() produces the answer (BLIP-2 and InstructBLIP hand over to theirs)."""
     return model.language_model if model.config.model_type in ("blip-2", "instructblip") else model
 
