@@ -39,7 +39,7 @@ _API_OPTIONS = ("api_base", "api_key_env", "concurrency", "max_retries", "timeou
 KINDS: dict[str, tuple[str, ...]] = {
     "clip": ("embedding_cache_dir",),
     "vlm": ("template", "dtype"),
-    "api": (*_API_OPTIONS[:2], "template", *_API_OPTIONS[2:]),
+    "api": (*_API_OPTIONS, "template"),
     "paper": ("dtype", *_API_OPTIONS),  # dtype for the transformers rows, the rest for the API rows
 }
 #: run settings, and the kinds they apply to (others ignore them, as an API ignores ``device``)

@@ -106,8 +106,8 @@ class ScoreCache:
         return self._fetch(identity, keys, with_answers=True)
 
     def _fetch(self, identity: str, keys: Sequence[tuple[str, str]], with_answers: bool):
-        """The keys go into a temporary table joined on the primary key: one statement for any
-        number of keys, each found by an index search."""
+        """Scores and (if asked) answers of ``keys``. The keys go into a temporary table joined on the
+        primary key: one statement for any number of keys, each found by an index search."""
         out = np.full(len(keys), np.nan)
         answers: list[dict[str, float] | None] = [None] * len(keys)
         with self._lock:
@@ -127,9 +127,9 @@ class ScoreCache:
                     (sid,),
                 ).fetchall()
             for image_key, query, score, answer in rows:
+                parsed = None if answer is None else json.loads(answer)
                 for i in wanted[(image_key, query)]:
-                    out[i] = score
-                    answers[i] = None if answer is None else json.loads(answer)
+                    out[i], answers[i] = score, parsed
         return out, answers
 
     def put(

@@ -139,9 +139,11 @@ class VlmScorer(CachedScorer):
             config = AutoConfig.from_pretrained(name)
             self.processor = AutoProcessor.from_pretrained(name)
         except (OSError, ValueError) as exc:
+            where = ("a folder saved with save_pretrained" if label.startswith("vlm:")
+                     else f"{label.partition('=')[0]}=DIR (a local copy of the weights)")
             raise InquireError(
-                f"Cannot load {label} ({str(exc).splitlines()[0]}). Give a folder saved with save_pretrained, "
-                "or a hub id of an image-text-to-text model (downloaded once, then read from the hub cache)."
+                f"Cannot load {label} ({str(exc).splitlines()[0]}). Give {where}, or a hub id of an "
+                "image-text-to-text model (downloaded once, then read from the hub cache)."
             ) from None
         self.model_type = config.model_type
         self.encoder_decoder = bool(config.get_text_config().is_encoder_decoder)
@@ -178,7 +180,9 @@ class VlmScorer(CachedScorer):
         if self.encoder_decoder:  # what generate() starts the decoder with
             start = generating_model(model).generation_config.decoder_start_token_id
             if start is None:
-                raise InquireError(f"{self.label}: an encoder-decoder model whose generation config names no decoder_start_token_id.")
+                raise InquireError(
+                    f"{self.label}: an encoder-decoder model whose generation config names no decoder_start_token_id."
+                )
         return _Model(model, yes, no, names, "logits_to_keep" in params,
                       "position_ids" in params and not self.encoder_decoder, start)
 
