@@ -46,13 +46,13 @@ def paper_model(row, tmp_path_factory, pairs):
     return folder
 
 
-def official_procedure(folder, row, pairs):
+def official_procedure(folder, row, pairs, device="cpu", dtype=torch.float32):
     """Per pair: p(yes)/(p(yes)+p(no)) of generate()'s first processed scores (NaN for 0/0), p(yes), p(no)."""
     from PIL import Image
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     processor = AutoProcessor.from_pretrained(folder)
-    model = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32).eval()
+    model = AutoModelForImageTextToText.from_pretrained(folder, dtype=dtype).to(device).eval()
     yes, no = rerank_builders.answer_ids(processor.tokenizer, row)
     prompt = rerank_builders.OFFICIAL_ROWS[row][0]
     out = []
@@ -60,7 +60,8 @@ def official_procedure(folder, row, pairs):
         raw_image = Image.open(io.BytesIO(image))
         if row.startswith(("blip2", "instructblip")):
             raw_image = raw_image.convert("RGB")
-        inputs = processor(images=raw_image, text=prompt.replace("{query}", query), return_tensors="pt")
+        inputs = processor(images=raw_image, text=prompt.replace("{query}", query), return_tensors="pt").to(device)
+        inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
         generated = model.generate(**inputs, do_sample=True, temperature=0.5, max_new_tokens=1, use_cache=True,
                                    return_dict_in_generate=True, output_scores=True, renormalize_logits=True,
                                    pad_token_id=processor.tokenizer.eos_token_id)
@@ -164,8 +165,20 @@ def test_half_precision_is_the_official_dtype_on_a_gpu_only(pairs, tmp_path_fact
     folder = paper_model("paligemma-3b-mix-448", tmp_path_factory, pairs)
     assert create_scorer(f"paligemma-3b-mix-448={folder}", device="cpu").dtype_name == "float32"
     assert create_scorer(f"paligemma-3b-mix-448={folder}", device="cpu", dtype="float16").identity.endswith("@float16")
-    if torch.cuda.is_available():
-        assert create_scorer(f"paligemma-3b-mix-448={folder}", device="cuda").dtype_name == "float16"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run by benchmarks/gpu_check.py)")
+def test_on_cuda_a_row_runs_in_its_official_dtype_as_generate_does(pairs, tmp_path_factory):
+    """LLaVA in float16 (as the official code loaded it): batched scores against generate() in float16."""
+    row = "llava-1.5-13b"
+    folder = paper_model(row, tmp_path_factory, pairs)
+    scorer = create_scorer(f"{row}={folder}", device="cuda", batch_size=5, cache=ScoreCache.memory())
+    assert scorer.dtype == torch.float16
+    scores = scorer.score_pairs([Pair(q, i, image) for q, i, image in pairs]).scores
+    official = official_procedure(folder, row, pairs, device="cuda", dtype=torch.float16)
+    np.testing.assert_allclose(scores, np.nan_to_num(official[:, 0], nan=0.0), rtol=0, atol=0.02)
+    assert ((scores == 0) == (np.nan_to_num(official[:, 0]) == 0)).all()  # the same pairs outside the top 50
 
 
 def test_rerankers_command_lists_the_paper_rows():

@@ -61,7 +61,7 @@ class PaperReranker:
 
     @property
     def protocol(self) -> str:
-        """The scoring procedure in words (``inquire rerankers``)."""
+        """The scoring procedure in one line (for tables that place a row: reproduce, docs)."""
         if self.runner == "transformers":
             return f"{LOCAL_PROTOCOL}; yes = {self.yes}, no = {self.no}; {self.dtype}"
         if self.runner == "api":
@@ -92,9 +92,8 @@ PAPER_RERANKERS: dict[str, PaperReranker] = {
     for r in [
         _local("blip2-flan-t5-xxl", "Salesforce/blip2-flan-t5-xxl", "BLIP-2 (Flan-T5)", "blip-2", _BLIP_PROMPT,
                *_words("Yes", "No", 0), "float32"),
-        _local("instructblip-flan-t5-xxl", "Salesforce/instructblip-flan-t5-xxl", "InstructBLIP (Flan-T5)", "instructblip",
-               _BLIP_PROMPT,
-               *_words("Yes", "No", 0), "float32"),
+        _local("instructblip-flan-t5-xxl", "Salesforce/instructblip-flan-t5-xxl", "InstructBLIP (Flan-T5)",
+               "instructblip", _BLIP_PROMPT, *_words("Yes", "No", 0), "float32"),
         _local("paligemma-3b-mix-448", "google/paligemma-3b-mix-448", "PaliGemma", "paligemma",
                "Q: Does this picture show {query}? Respond with yes or no.\nA:", *_words("yes", "no", -1), "float16"),
         _local("llava-1.5-13b", "llava-hf/llava-1.5-13b-hf", "LLaVA-1.5", "llava",
