@@ -54,7 +54,7 @@ def rerankers() -> None:
 
     paper = Table(title="Rerankers of the INQUIRE paper (--model NAME, or NAME=DIR: the row's protocol on local weights)")
     paper.add_column("name", no_wrap=True)  # what users type: never cut
-    for name in ("source", "family", "prompt (official, {query} as the data spells it)", "answer tokens", "dtype"):
+    for name in ("source", "family", "prompt (official, {query} as the data spells it)", "answers (or why not supported)", "dtype"):
         paper.add_column(name, overflow="fold")
     for row in PAPER_RERANKERS.values():
         tokens = f"yes = {row.yes}\nno = {row.no}" if row.yes else "–"
