@@ -4,8 +4,8 @@ It answers like the real service with a one-token answer and ``top_logprobs``, d
 deterministically from the request (prompt text and image bytes), and records what it served
 so a test can compute the expected score independently. It can be told to misbehave: the next
 requests can get 429 with Retry-After, 500, a reply slower than the client's timeout, or a
-truncated JSON body, and chosen prompts can be refused for good (400); a fixed latency makes
-concurrency measurable.
+truncated JSON body, chosen prompts can be refused for good (400) or get a top list without chosen
+tokens (``drop``: a reply with no exact "Yes", say); a fixed latency makes concurrency measurable.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class FakeState:
     timeout_sleep: float = 5.0
     failures: deque = field(default_factory=deque)  # failure kinds for the next requests, in arrival order
     refuse: set = field(default_factory=set)  # prompts containing one of these get HTTP 400, always
+    drop: dict = field(default_factory=dict)  # prompt substring -> tokens left out of that prompt's top list
     requests: int = 0
     failed: list = field(default_factory=list)
     served: dict = field(default_factory=dict)  # (prompt text, sha256 of image bytes) -> top_logprobs served
@@ -92,7 +93,8 @@ def build_app(state: FakeState) -> FastAPI:
             return JSONResponse({"error": {"message": "This request was refused"}}, status_code=400)
         if body.get("max_tokens") != 1 or not body.get("logprobs") or body.get("top_logprobs") != 20:
             return JSONResponse({"error": {"message": "expected max_tokens=1, logprobs, top_logprobs=20"}}, status_code=400)
-        top = top_logprobs_for(text, image)
+        dropped = {t for key, tokens in state.drop.items() if key in text for t in tokens}
+        top = [t for t in top_logprobs_for(text, image) if t["token"] not in dropped]
         with state.lock:
             state.served[(text, hashlib.sha256(image).hexdigest())] = top
         reply = {

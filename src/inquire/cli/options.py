@@ -27,7 +27,7 @@ TemplateOpt = Annotated[Optional[str], typer.Option("--template", help="Prompt f
 ApiBaseOpt = Annotated[Optional[str], typer.Option("--api-base", help="OpenAI-compatible server for api: rerankers (default https://api.openai.com/v1).")]
 ApiKeyEnvOpt = Annotated[Optional[str], typer.Option("--api-key-env", help="Environment variable holding the API key (default OPENAI_API_KEY).")]
 ConcurrencyOpt = Annotated[Optional[int], typer.Option("--concurrency", min=1, help="Requests in flight at once for api: rerankers (default 8).")]
-DtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="vlm: weights dtype: auto (bf16/fp16 on GPU, fp32 on CPU), bfloat16, float16, float32.")]
+DtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="Weights dtype of vlm: and the paper's local rerankers: auto (on GPU: bf16/fp16 for vlm:, the official dtype for a paper row; fp32 on CPU), bfloat16, float16, float32.")]
 ScoreCacheOpt = Annotated[Optional[Path], typer.Option("--score-cache", help="Score cache file (default $INQUIRE_SCORE_CACHE or scores.sqlite in the user cache).")]
 AllowMissingOpt = Annotated[bool, typer.Option("--allow-missing", help="Report metrics even if some pairs could not be scored (they rank last).")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print how many pairs each reranker would score (after the cache) and the estimated API cost; score nothing.")]

@@ -42,7 +42,8 @@ def rerank(
     """Rank each INQUIRE-Rerank query's 100 candidates with a model or reranker and score the ranking.
 
     Scored over every candidate by default, as the official scripts (the published numbers); --k 50 for the
-    cut-off the website's label names. Rerankers (vlm:, api:, clip:, --fuse; see `inquire rerankers`) score every pair and cache the scores.
+    cut-off the website's label names. Rerankers (a paper reranker's name such as llava-1.5-13b or gpt-4o,
+    vlm:, api:, clip:, --fuse; see `inquire rerankers`) score every pair and cache the scores.
     """
     from ..tasks.rerank import run_rerank
     from ..tasks.results import print_summary

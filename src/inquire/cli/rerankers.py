@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from .app import app, console
 from .options import ScoreCacheOpt, local_time
@@ -45,18 +46,40 @@ def print_plan(rows) -> None:
 
 @app.command()
 def rerankers() -> None:
-    """List the reranker spec forms and the prompt each model family is asked."""
+    """List the paper's rerankers (asked and scored as the official code did), the spec forms, and inquire's own prompts."""
+    from ..rerank.paper import ZERO_OVER_ZERO
     from ..rerank.prompts import API_STYLE, GENERIC_CHAT, PROMPT_STYLES
+    from ..rerank.registry import API_PROTOCOL, LOCAL_PROTOCOL, PAPER_RERANKERS
 
-    forms = Table(title="Reranker specs (inquire rerank --model SPEC, inquire fullrank --rerank SPEC)")
+    paper = Table(title="Rerankers of the INQUIRE paper (--model NAME, or NAME=DIR: the row's protocol on local weights)")
+    paper.add_column("name", no_wrap=True)  # what users type: never cut
+    for name in ("source", "family", "prompt (official, {query} as the data spells it)", "answers (or why not supported)", "dtype"):
+        paper.add_column(name, overflow="fold")
+    for row in PAPER_RERANKERS.values():
+        tokens = f"yes = {row.yes}\nno = {row.no}" if row.yes else "–"
+        if not row.supported:
+            tokens = row.note
+        elif row.runner == "api":
+            tokens = "exact-case 'Yes' / 'No' among the top logprobs"
+        prompt = Text(row.prompt.replace("\n", "\\n"))  # plain text ("[/INST]" is no markup), newlines as typed
+        source = row.source if row.official_name == row.source else f"{row.source} (official: {row.official_name})"
+        paper.add_row(row.name, source, row.family, prompt, tokens, row.dtype or "–")
+    console.print(paper)
+    console.print(f"Transformers rows: {LOCAL_PROTOCOL}; {ZERO_OVER_ZERO}. Their dtype is the official one on a GPU; "
+                  "on a CPU float32 (--dtype overrides). API rows (through --api-base, OpenAI by default): "
+                  f"{API_PROTOCOL}.")
+
+    forms = Table(title="Reranker specs (inquire rerank --model SPEC, inquire fullrank --rerank SPEC, inquire serve --rerank SPEC)")
     forms.add_column("spec")
     forms.add_column("scores by")
+    forms.add_row("NAME, NAME=DIR (NAME=MODEL for the API rows)", "a paper reranker above, exactly as the official code")
     forms.add_row("clip:MODEL, or any embedding spec / short name", "cosine of text and image embeddings (`inquire models`)")
-    forms.add_row("vlm:REPO_OR_DIR", "p(Yes)/(p(Yes)+p(No)) of the first answer token of a transformers image-text-to-text model")
-    forms.add_row("api:MODEL [--api-base URL]", "the same from the top-20 logprobs of an OpenAI-compatible chat-completions server")
+    forms.add_row("vlm:REPO_OR_DIR", "inquire's own protocol: p(Yes)/(p(Yes)+p(No)) of the first answer token of a transformers "
+                  "image-text-to-text model, every spelling, full softmax of one forward pass")
+    forms.add_row("api:MODEL [--api-base URL]", "inquire's own protocol on an OpenAI-compatible server: the same from the top-20 logprobs")
     forms.add_row("--fuse SPEC [--fuse-method weighted|rrf]", "two rerankers combined per query")
     console.print(forms)
-    prompts = Table(title="Prompt per family ({query} is the query text; --template replaces it)")
+    prompts = Table(title="inquire's own protocol (vlm:, api:): prompt per family ({query} is the query text; --template replaces it)")
     prompts.add_column("family")
     prompts.add_column("model types")
     prompts.add_column("prompt")

@@ -125,7 +125,7 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     device: DeviceOpt = None,
     labels: LabelsOpt = None,
-    rerank: Annotated[Optional[list[str]], typer.Option("--rerank", help="A reranker clients may use (repeatable), e.g. clip:open_clip:ViT-L-14/openai.")] = None,
+    rerank: Annotated[Optional[list[str]], typer.Option("--rerank", help="A reranker clients may use (repeatable), e.g. clip:open_clip:ViT-L-14/openai or llava-1.5-13b=DIR (see `inquire rerankers`).")] = None,
     text_runtime: Annotated[str, typer.Option("--text-runtime", help="auto: encode query texts with ONNX Runtime on CPU when it gives PyTorch's embeddings (checked at start); torch: always PyTorch.")] = "auto",
     allow_host: Annotated[Optional[list[str]], typer.Option("--allow-host", help="A public host name a reverse proxy serves this loopback server under (repeatable); like a non-loopback --host, it needs accounts.")] = None,
     ssl_certfile: Annotated[Optional[Path], typer.Option("--ssl-certfile", help="Serve HTTPS with this certificate (PEM; with --ssl-keyfile).")] = None,

@@ -8,8 +8,12 @@
   {query}?", scored p(Yes) / (p(Yes) + p(No)) from one forward pass;
 * ``api:MODEL``: the same question to an OpenAI-compatible chat-completions server, scored from
   the first token's top log-probabilities;
+* a paper reranker's short name (``llava-1.5-13b``, ``gpt-4o``, ...; :mod:`inquire.rerank.registry`),
+  or ``NAME=SOURCE`` for that row's protocol on other weights: asked and scored exactly as the
+  official INQUIRE code did (:mod:`inquire.rerank.paper`);
 
 and ``fuse=SPEC`` combines two of them per query (weighted min-max or reciprocal rank fusion).
+``vlm:`` and ``api:`` apply inquire's own protocol (see :mod:`inquire.rerank.prompts`).
 Every leaf scorer stores its scores in the SQLite score cache (:mod:`inquire.rerank.cache`).
 
 From Python, an object works wherever a spec does: a :class:`Scorer` is used as it is, an object
@@ -26,28 +30,33 @@ from ..errors import InquireError
 from .base import CachedScorer, Pair, Scorer, ScoreResult
 from .cache import ScoreCache
 from .fusion import METHODS as FUSION_METHODS
+from .registry import PAPER_RERANKERS, paper_reranker
 
 __all__ = [
-    "FUSION_METHODS", "KINDS", "CachedScorer", "Pair", "ScoreCache", "ScoreResult", "Scorer",
-    "create_scorer", "is_reranker_spec", "leaf_scorers",
+    "FUSION_METHODS", "KINDS", "PAPER_RERANKERS", "CachedScorer", "Pair", "ScoreCache", "ScoreResult", "Scorer",
+    "create_scorer", "is_reranker_spec", "leaf_scorers", "paper_reranker",
 ]
 
-#: spec prefix → options its scorer accepts (besides the run settings ``device``, ``batch_size``, ``workers``)
+_API_OPTIONS = ("api_base", "api_key_env", "concurrency", "max_retries", "timeout", "retry_base_delay")
+#: spec prefix (``paper``: a paper reranker's name) → options its scorer accepts (besides the run
+#: settings ``device``, ``batch_size``, ``workers``)
 KINDS: dict[str, tuple[str, ...]] = {
     "clip": ("embedding_cache_dir", "precision"),
     "vlm": ("template", "dtype"),
-    "api": ("api_base", "api_key_env", "template", "concurrency", "max_retries", "timeout", "retry_base_delay"),
+    "api": (*_API_OPTIONS, "template"),
+    "paper": ("dtype", *_API_OPTIONS),  # dtype for the transformers rows, the rest for the API rows
 }
 #: run settings, and the kinds they apply to (others ignore them, as an API ignores ``device``)
-_SETTINGS = {"device": ("clip", "vlm"), "batch_size": ("clip", "vlm"), "workers": ("clip",)}
+_SETTINGS = {"device": ("clip", "vlm", "paper"), "batch_size": ("clip", "vlm", "paper"), "workers": ("clip",)}
 
 
 def is_reranker_spec(spec: str | Any) -> bool:
-    """Whether ``spec`` names a reranker (``clip:``, ``vlm:``, ``api:``) or is a reranker object (a
-    :class:`Scorer`, or anything with ``score``) rather than a plain embedding model."""
+    """Whether ``spec`` names a reranker (``clip:``, ``vlm:``, ``api:``, a paper reranker's ``NAME`` or
+    ``NAME=SOURCE``) or is a reranker object (a :class:`Scorer`, or anything with ``score``) rather
+    than a plain embedding model."""
     if not isinstance(spec, str):
         return isinstance(spec, Scorer) or callable(getattr(spec, "score", None))
-    return spec.strip().partition(":")[0] in KINDS
+    return spec.strip().partition(":")[0] in KINDS or paper_reranker(spec) is not None
 
 
 def _kind(spec: str | Any) -> tuple[str, Any]:
@@ -58,6 +67,8 @@ def _kind(spec: str | Any) -> tuple[str, Any]:
         if not name:
             raise InquireError(f"Reranker spec {spec!r} names no model: write {prefix}:MODEL (see `inquire rerankers`).")
         return prefix, name
+    if paper_reranker(spec) is not None:
+        return "paper", spec.strip()
     return "clip", spec.strip()  # an embedding spec or short name; resolve_spec reports unknown ones
 
 
@@ -96,6 +107,11 @@ def create_scorer(
         cache = ScoreCache.open(cache)
     specs = [spec] if fuse is None else [spec, fuse]
     kinds = [_kind(s) for s in specs]
+    if "template" in options and any(kind == "paper" for kind, _ in kinds):
+        raise InquireError(
+            "A paper reranker asks the official prompt, which is part of its protocol (--template does not apply); "
+            "for another prompt use vlm:DIR_OR_REPO or api:MODEL with --template."
+        )
     accepted = {o for kind, _ in kinds for o in KINDS.get(kind, ())}
     unknown = sorted(set(options) - accepted)
     if unknown:
@@ -143,9 +159,28 @@ def _create_one(kind: str, model: str | Any, name: str | None, cache: ScoreCache
         from .vlm import VlmScorer
 
         return VlmScorer(model, cache=cache, **options)
+    if kind == "paper":
+        return _create_paper(model, cache, options)
     from .api import ApiScorer
 
     return ApiScorer(model, cache=cache, **options)
+
+
+def _create_paper(spec: str, cache: ScoreCache, options: dict) -> Scorer:
+    """A paper reranker, with the options its runner takes (the device settings mean nothing to an API)."""
+    from .paper import PaperApiScorer, PaperVlmScorer
+
+    entry, source = paper_reranker(spec)
+    if not entry.supported:
+        raise InquireError(f"{entry.name} ({entry.source}) is {entry.note}.")
+    local = entry.runner == "transformers"
+    wrong = sorted(o for o in options if (o in _API_OPTIONS) == local and o not in _SETTINGS)
+    if wrong:
+        takes = "dtype" if local else ", ".join(_API_OPTIONS)
+        raise InquireError(f"Option(s) {', '.join(wrong)} do not apply to {spec} (it takes {takes}).")
+    if local:
+        return PaperVlmScorer(entry, source, cache=cache, **options)
+    return PaperApiScorer(entry, source, cache=cache, **{k: v for k, v in options.items() if k not in _SETTINGS})
 
 
 def leaf_scorers(scorer: Scorer) -> list[Scorer]:

@@ -63,8 +63,17 @@ class _Fatal(Exception):
     """A failure every request would share (rejected key, unknown model): stop the run."""
 
 
+class RefusedRequest(ValueError):
+    """HTTP 400: the server will not answer this request (the same request will be refused again)."""
+
+
 class ApiScorer(CachedScorer):
-    """Yes/no scoring through an OpenAI-compatible ``/chat/completions`` endpoint."""
+    """Yes/no scoring through an OpenAI-compatible ``/chat/completions`` endpoint.
+
+    This is inquire's own protocol (every spelling of each answer; a refused request stays
+    unscored); :class:`inquire.rerank.paper.PaperApiScorer` applies the official conversion by
+    replacing :meth:`_interpret` and :meth:`_refused`.
+    """
 
     def __init__(
         self, model: str, *, api_base: str = DEFAULT_API_BASE, api_key_env: str = "OPENAI_API_KEY",
@@ -166,7 +175,10 @@ class ApiScorer(CachedScorer):
                     raise _Retryable("timed out") from None
                 except httpx.TransportError as exc:
                     raise _Retryable(f"connection failed ({type(exc).__name__})") from None
-                return _parse(response)
+                try:
+                    return self._interpret(_top_logprobs(response))
+                except RefusedRequest as exc:
+                    return self._refused(exc)
             except _Retryable as exc:
                 if attempt == self.max_retries:
                     raise _Retryable(f"{exc} (gave up after {attempt + 1} attempts)") from None
@@ -175,9 +187,23 @@ class ApiScorer(CachedScorer):
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
+    def _interpret(self, top: list[tuple[str, float]]) -> tuple[float, dict[str, float]]:
+        """Score and answer probabilities from the first token's top (token, log-probability) list:
+        every spelling of each answer counts."""
+        log_yes = [lp for t, lp in top if is_answer(t, YES)]
+        log_no = [lp for t, lp in top if is_answer(t, NO)]
+        score = yes_probability(log_yes, log_no)
+        if np.isnan(score):
+            raise ValueError(f"neither {YES!r} nor {NO!r} among the answer's top {len(top)} tokens")
+        return score, answer_probabilities(dict(top))
 
-def _parse(response) -> tuple[float, dict[str, float]]:
-    """Score and answer probabilities from a chat-completions response, or the failure it represents."""
+    def _refused(self, exc: RefusedRequest) -> tuple[float, dict[str, float]]:
+        """A request the server refuses (HTTP 400): left unscored and reported."""
+        raise exc
+
+
+def _top_logprobs(response) -> list[tuple[str, float]]:
+    """(token, logprob) of a chat-completions response's first token's top list, or the failure it represents."""
     status = response.status_code
     if status == 429:
         raise _Retryable("HTTP 429 rate limited", retry_after(response.headers.get("retry-after")))
@@ -187,6 +213,8 @@ def _parse(response) -> tuple[float, dict[str, float]]:
         raise _Fatal(f"the server rejected the API key (HTTP {status}): check the key's variable (--api-key-env).")
     if status == 404:
         raise _Fatal(f"HTTP 404 ({_detail(response)}): check the model name and --api-base.")
+    if status == 400:
+        raise RefusedRequest(f"HTTP 400: {_detail(response)}")
     if status >= 400:
         raise ValueError(f"HTTP {status}: {_detail(response)}")
     try:
@@ -195,19 +223,13 @@ def _parse(response) -> tuple[float, dict[str, float]]:
         raise _Retryable("malformed reply (invalid JSON)") from None
     try:
         top = reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
-        logprobs = {str(t["token"]): float(t["logprob"]) for t in top}
+        return [(str(t["token"]), float(t["logprob"])) for t in top]
     except (KeyError, IndexError, TypeError, ValueError):
         finish = (reply.get("choices") or [{}])[0].get("finish_reason") if isinstance(reply, dict) else None
         raise ValueError(
             f"reply without top_logprobs of a first token (finish_reason={finish!r}): "
             "does the server and model support logprobs?"
         ) from None
-    log_yes = [lp for t, lp in logprobs.items() if is_answer(t, YES)]
-    log_no = [lp for t, lp in logprobs.items() if is_answer(t, NO)]
-    score = yes_probability(log_yes, log_no)
-    if np.isnan(score):
-        raise ValueError(f"neither {YES!r} nor {NO!r} among the answer's top {len(logprobs)} tokens")
-    return score, answer_probabilities(logprobs)
 
 
 def _detail(response) -> str:

@@ -13,6 +13,7 @@ NaN and a reason in ``errors``; it is never stored, so the next run tries it aga
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -94,17 +95,42 @@ class CachedScorer(Scorer):
     template: str = "{query}"
     #: pairs scored per :meth:`_score` call; each chunk is cached before the next starts
     chunk_size: int = 256
+    #: False: the model is asked the query normalised (the form the cache keys it by). True: as given
+    #: (the paper's rows: the official code asked the dataset's text as it is spelled)
+    asks_raw_query: bool = False
+    #: whether :meth:`_case` names cases worth counting (the cache then returns answers with scores)
+    counts_cases: bool = False
 
     def __init__(self, cache: ScoreCache | None = None) -> None:
         self.cache = cache if cache is not None else ScoreCache.memory()
+        self._cases: defaultdict[str, set[tuple[str, str]]] = defaultdict(set)
 
     @abstractmethod
     def _score(self, pairs: Sequence[Pair]) -> ScoreResult:
         """Score pairs the cache lacks (the subclass's model or service)."""
 
+    def _case(self, answer: dict[str, float] | None) -> str | None:
+        """The noteworthy case a stored answer shows (e.g. a saturated score), or None."""
+        return None
+
+    def _note(self, keys: Sequence[tuple[str, str]], answers: Sequence[dict | None]) -> None:
+        for key, answer in zip(keys, answers):
+            case = self._case(answer)
+            if case is not None:
+                self._cases[case].add(key)
+
+    def case_counts(self) -> dict[str, int]:
+        """Pairs per case (:meth:`_case`) among all this scorer served, from the cache or computed."""
+        return {case: len(keys) for case, keys in sorted(self._cases.items())}
+
     def cached(self, queries: Sequence[str], image_keys: Sequence[str]) -> np.ndarray:
         keys = [(str(i), normalize_text(q)) for q, i in zip(queries, image_keys)]
-        return self.cache.lookup(self.identity, keys)
+        if not self.counts_cases:
+            return self.cache.lookup(self.identity, keys)
+        scores, answers = self.cache.lookup_with_answers(self.identity, keys)
+        found = np.flatnonzero(~np.isnan(scores))
+        self._note([keys[i] for i in found], [answers[i] for i in found])
+        return scores
 
     def score_pairs(self, pairs: Sequence[Pair], progress: ProgressFn | None = None) -> ScoreResult:
         """Scores from the cache where present; the rest computed chunk by chunk, each chunk cached."""
@@ -116,15 +142,18 @@ class CachedScorer(Scorer):
             progress(len(pairs) - len(todo))
         for start in range(0, len(todo), self.chunk_size):
             idx = todo[start : start + self.chunk_size]
-            # the model sees the query as it is cached: two spellings of one query get one score
-            chunk = [replace(pairs[i], query=normalize_text(pairs[i].query)) for i in idx]
+            keys = [(str(pairs[i].image_key), normalize_text(pairs[i].query)) for i in idx]
+            # unless asks_raw_query, the model sees the query as it is cached: two spellings get one score
+            chunk = [pairs[i] if self.asks_raw_query else replace(pairs[i], query=q) for i, (_, q) in zip(idx, keys)]
             result = self._score(chunk)
             chunk_answers = result.answers or [None] * len(chunk)
             ok = np.flatnonzero(~np.isnan(result.scores))
             self.cache.put(
                 self.identity, self.template,
-                [(chunk[j].image_key, chunk[j].query, float(result.scores[j]), chunk_answers[j]) for j in ok],
+                [(*keys[j], float(result.scores[j]), chunk_answers[j]) for j in ok],
             )
+            if self.counts_cases:
+                self._note([keys[j] for j in ok], [chunk_answers[j] for j in ok])
             scores[idx] = result.scores
             for j, i in enumerate(idx):
                 answers[i] = chunk_answers[j]

@@ -96,16 +96,24 @@ class ScoreCache:
         return int(row[0])
 
     def lookup(self, identity: str, keys: Sequence[tuple[str, str]]) -> np.ndarray:
-        """Scores of (image_key, query) pairs as float64; NaN where none is cached.
+        """Scores of (image_key, query) pairs as float64; NaN where none is cached."""
+        return self._fetch(identity, keys, with_answers=False)[0]
 
-        The keys go into a temporary table joined on the primary key: one statement for any
-        number of keys, each found by an index search.
-        """
+    def lookup_with_answers(
+        self, identity: str, keys: Sequence[tuple[str, str]],
+    ) -> tuple[np.ndarray, list[dict[str, float] | None]]:
+        """Scores as :meth:`lookup`, and the answer probabilities stored with each (None where none)."""
+        return self._fetch(identity, keys, with_answers=True)
+
+    def _fetch(self, identity: str, keys: Sequence[tuple[str, str]], with_answers: bool):
+        """Scores and (if asked) answers of ``keys``. The keys go into a temporary table joined on the
+        primary key: one statement for any number of keys, each found by an index search."""
         out = np.full(len(keys), np.nan)
+        answers: list[dict[str, float] | None] = [None] * len(keys)
         with self._lock:
             sid = self._scorer_id(identity)
             if sid is None or not keys:
-                return out
+                return out, answers
             wanted: dict[tuple[str, str], list[int]] = {}
             for i, key in enumerate(keys):
                 wanted.setdefault(key, []).append(i)
@@ -114,14 +122,15 @@ class ScoreCache:
                 self._db.execute("DELETE FROM temp.wanted")
                 self._db.executemany("INSERT INTO temp.wanted VALUES (?, ?)", wanted)
                 rows = self._db.execute(
-                    "SELECT w.image_key, w.query, s.score FROM temp.wanted w JOIN scores s "
-                    "ON s.scorer = ? AND s.image_key = w.image_key AND s.query = w.query",
+                    f"SELECT w.image_key, w.query, s.score, {'s.answer' if with_answers else 'NULL'} "
+                    "FROM temp.wanted w JOIN scores s ON s.scorer = ? AND s.image_key = w.image_key AND s.query = w.query",
                     (sid,),
                 ).fetchall()
-            for image_key, query, score in rows:
+            for image_key, query, score, answer in rows:
+                parsed = None if answer is None else json.loads(answer)
                 for i in wanted[(image_key, query)]:
-                    out[i] = score
-        return out
+                    out[i], answers[i] = score, parsed
+        return out, answers
 
     def put(
         self, identity: str, template: str,

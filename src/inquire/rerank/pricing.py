@@ -3,7 +3,7 @@
 Prices are USD per million tokens as listed on OpenAI's pricing page in 2025 (check the
 provider's current page before a large run; unknown models get no estimate). Image tokens
 assume INQUIRE's iNat24 images, at most 500 pixels a side: one 512-pixel tile (85 + 170 tokens)
-for GPT-4o-style models, and 16 x 12 patches of 32 pixels times the model's multiplier for the
+for GPT-4o and GPT-4 Turbo, and 16 x 12 patches of 32 pixels times the model's multiplier for the
 GPT-4.1 mini/nano family. The text is about a token per four characters plus chat overhead; the
 answer is one token.
 """
@@ -23,6 +23,7 @@ class Price:
 PRICES: dict[str, Price] = {
     "gpt-4o": Price(2.50, 10.00, 85 + 170),
     "gpt-4o-mini": Price(0.15, 0.60, 2833 + 5667),
+    "gpt-4-turbo": Price(10.00, 30.00, 85 + 170),  # the paper's GPT-4 Turbo row (gpt-4-turbo-2024-04-09)
     "gpt-4.1": Price(2.00, 8.00, 85 + 170),
     "gpt-4.1-mini": Price(0.40, 1.60, round(16 * 12 * 1.62)),
     "gpt-4.1-nano": Price(0.10, 0.40, round(16 * 12 * 2.46)),

@@ -1,11 +1,13 @@
-"""The yes/no question each generative reranker is asked, per model family, and how it is scored.
+"""inquire's own protocol for generative rerankers (``vlm:``, ``api:``): the question per model family.
 
-The INQUIRE paper scores an image by asking a vision-language model whether it shows the query
-and reading p(Yes) / (p(Yes) + p(No)) off the first answer token. Models were trained on
-different prompt formats, so the question is worded per family: chat models get it inside the
-chat template the checkpoint ships; PaliGemma, BLIP-2 and InstructBLIP, which have none, get the
-plain-text formats they were trained on. ``inquire rerankers`` prints this table; a user may pass
-any template containing ``{query}``.
+Like the INQUIRE paper, it asks a vision-language model whether the image shows the query and
+reads p(Yes) / (p(Yes) + p(No)) off the first answer token; unlike the paper's rows (whose exact
+prompts, answer tokens and sampling-processed scores are in :mod:`inquire.rerank.registry` and
+:mod:`inquire.rerank.paper`), it sums every single-token spelling of each answer over the full
+softmax of one forward pass. Models were trained on different prompt formats, so the question is
+worded per family: chat models get it inside the chat template the checkpoint ships; PaliGemma,
+BLIP-2 and InstructBLIP, which have none, get the plain-text formats they were trained on.
+``inquire rerankers`` prints this table; a user may pass any template containing ``{query}``.
 """
 
 from __future__ import annotations
