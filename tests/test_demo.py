@@ -81,11 +81,21 @@ def test_printed_commands_run_offline_in_order(demo, monkeypatch):
     assert rescored["map"] == pytest.approx(run["map"]) and rescored["ndcg"] == pytest.approx(run["ndcg"])
     assert (cwd / "demo/report.html").stat().st_size > 10_000
 
-    table = pd.read_csv(cwd / "demo/reproduce/reproduce.csv")
-    assert len(table) == 1 and table.loc[0, "status"] == "ran"
-    assert table.loc[0, "published_method"].startswith("Demo random model")
-    assert table.loc[0, "overall_measured"] == pytest.approx(run["map"])
-    assert table.loc[0, "overall_published"] == pytest.approx(0.24)
+    table = pd.read_csv(cwd / "demo/reproduce/reproduce.csv").set_index("model")
+    assert list(table.index) == ["open_clip:local-dir:demo/model", "random", "random@50"]
+    ran = table.loc["open_clip:local-dir:demo/model"]
+    assert ran["status"] == "ran" and ran["definition"] == "all-candidates"
+    assert ran["published_method"].startswith("Demo random model")
+    assert ran["overall_measured"] == pytest.approx(run["map"])
+    assert ran["overall_published"] == pytest.approx(0.24)
+    # the Random rows: the exact expectation of a random order over the demo's labels, under both definitions
+    from inquire.random_baseline import expected_metrics
+
+    labels = pd.read_parquet(cwd / "demo/runs/rerank-test/run.parquet").groupby("query", sort=False)["relevant"]
+    for name, k in (("random", None), ("random@50", 50)):
+        exact = expected_metrics(labels.size().to_numpy(), labels.sum().to_numpy(), k=k).ap.mean()
+        assert table.loc[name, "status"] == "computed" and table.loc[name, "overall_measured"] == pytest.approx(exact)
+        assert table.loc[name, "overall_published"] == pytest.approx(0.23)
 
 
 def test_demo_is_deterministic_and_never_overwrites_a_users_folder(tmp_path):
