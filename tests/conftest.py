@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import builders
+import rerank_builders
 
 if not (builders.SHARED_DATA / "inquire" / "inquire_queries_test.csv").is_file():
     raise RuntimeError(
@@ -59,3 +60,16 @@ def open_clip_spec(tmp_path_factory) -> str:
 def hf_clip_spec(tmp_path_factory) -> str:
     """A small randomly initialised transformers CLIPModel saved with save_pretrained."""
     return builders.build_hf_clip_model(tmp_path_factory.mktemp("hf") / "model")
+
+
+@pytest.fixture(scope="session")
+def paper_data(tmp_path_factory) -> Path:
+    """An INQUIRE-Rerank-layout folder of 2 validation queries x 8 candidates, on which the tiny paper
+    rerankers are calibrated (``rerank_builders.paper_model``)."""
+    return rerank_builders.paper_rerank_dataset(tmp_path_factory.getbasetemp() / "paper-rerank")
+
+
+@pytest.fixture(scope="session")
+def paper_pairs(paper_data) -> list[tuple[str, str, bytes]]:
+    """(query as the data spells it, inat24_image_id, image bytes) of every row of ``paper_data``."""
+    return rerank_builders.rerank_pairs(paper_data)

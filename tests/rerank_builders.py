@@ -17,9 +17,12 @@ Flan-T5, PaliGemma, LLaVA-1.5 and LLaVA-1.6-Mistral (tokenizers that prepend ``<
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 from pathlib import Path
 
 import builders
+import numpy as np
 
 ANSWER_WORDS = ["Yes", "yes", "YES", "No", "no", "NO"]
 
@@ -423,6 +426,8 @@ OFFICIAL_ROWS: dict[str, tuple[str, tuple[str, int], tuple[str, int]]] = {
                        'show "{query}"?Answer the question with either "Yes" or "No".<|im_end|><|im_start|>answer\n',
                        (" Yes", 1), (" No", 1)),
 }
+#: the GPT rows' prompt, as lmm_utils.py's get_lmm_prompt wrote it for them
+OFFICIAL_GPT_PROMPT = 'Does this picture show exactly "{query}"?\n' + _ANSWER
 #: logit units per standard deviation of the calibration pairs' hidden states along an answer's direction
 _SPREAD = 2.0
 #: the least distance (logits) of a calibration pair's answer from the 50th largest logit
@@ -540,3 +545,56 @@ def small_rerank_dataset(root: Path) -> Path:
     if not (root / "data").is_dir():
         builders.build_rerank_dataset(root, splits={"validation": 2}, n_candidates=10)
     return root
+
+
+def paper_model(row: str, tmp_path_factory, pairs: list[tuple[str, str, bytes]]) -> Path:
+    """The tiny calibrated model of ``row``'s family for the (query, image id, image) ``pairs`` of
+    :func:`paper_rerank_dataset`, built once per test session (every module that asks shares it)."""
+    folder = tmp_path_factory.getbasetemp() / f"paper-{row}" / "model"
+    if not folder.is_dir():
+        build_paper_model(row, folder, [(q, image) for q, _, image in pairs])
+    return folder
+
+
+def official_procedure(folder: Path, row: str, pairs, device: str = "cpu", dtype=None) -> np.ndarray:
+    """The reference: per (query, image id, image bytes) pair, p(yes)/(p(yes)+p(no)) of transformers' own
+    ``generate(...).scores[0]`` with the official call's arguments (NaN for 0/0), p(yes), p(no); one pair
+    at a time, as lmm_utils.py asked. ``dtype`` defaults to float32."""
+    import torch
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    dtype = dtype or torch.float32
+    processor = AutoProcessor.from_pretrained(folder)
+    model = AutoModelForImageTextToText.from_pretrained(folder, dtype=dtype).to(device).eval()
+    yes, no = answer_ids(processor.tokenizer, row)
+    prompt = OFFICIAL_ROWS[row][0]
+    out = []
+    for query, _, image in pairs:
+        raw_image = Image.open(io.BytesIO(image))
+        if row.startswith(("blip2", "instructblip")):
+            raw_image = raw_image.convert("RGB")
+        inputs = processor(images=raw_image, text=prompt.replace("{query}", query), return_tensors="pt").to(device)
+        inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
+        generated = model.generate(**inputs, do_sample=True, temperature=0.5, max_new_tokens=1, use_cache=True,
+                                   return_dict_in_generate=True, output_scores=True, renormalize_logits=True,
+                                   pad_token_id=processor.tokenizer.eos_token_id)
+        probs = generated.scores[0][0].exp()  # max_new_tokens=5 in the official call: the first step is the same
+        out.append((float(probs[yes] / (probs[yes] + probs[no])), float(probs[yes]), float(probs[no])))
+    return np.array(out)
+
+
+def official_gpt(state, query: str, image: bytes) -> float | None:
+    """convert_gpt_response_to_preds on what the fake server (tests/fake_openai.py) sent for this pair,
+    written out here; None if the server refused it (the official code then scores 0)."""
+    text = OFFICIAL_GPT_PROMPT.replace("{query}", query)
+    top = state.served.get((text, hashlib.sha256(image).hexdigest()))
+    if top is None:
+        return None
+    yes = [t["logprob"] for t in top if t["token"] == "Yes"]
+    no = [t["logprob"] for t in top if t["token"] == "No"]
+    if not yes:
+        return 0.0
+    if not no:
+        return 1.0
+    return float(np.exp(yes).sum() / (np.exp(yes).sum() + np.exp(no).sum()))

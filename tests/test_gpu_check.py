@@ -49,7 +49,9 @@ def test_figures_are_recorded_where_a_step_ran(smoke):
     assert steps["exact_search"]["checks"]["top_k_equal_cpu"]["identical_lists"] == "250/250"
     assert steps["vlm_rerank"]["figures"]["batched_pairs_s"] > 0 and steps["vlm_rerank"]["figures"]["single_pairs_s"] > 0
     tests = steps["gpu_tests"]["figures"]
+    assert tests["files"] == ["tests/test_gpu_paths.py", "tests/test_rerank_paper.py"]
     n_gpu_tests = (Path(__file__).parent / "test_gpu_paths.py").read_text().count("\ndef test_")  # all marked gpu
+    n_gpu_tests += (Path(__file__).parent / "test_rerank_paper.py").read_text().count("@pytest.mark.gpu\n")
     assert tests["skipped"] == n_gpu_tests and tests["passed"] == tests["failed"] == 0  # no CUDA here: all skip, none fails
 
 

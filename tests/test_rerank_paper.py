@@ -8,7 +8,6 @@ calibrated (tests/rerank_builders.py) so that every case of that procedure occur
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 
@@ -26,48 +25,6 @@ from inquire.errors import InquireError
 from inquire.rerank import PAPER_RERANKERS, Pair, ScoreCache, create_scorer, is_reranker_spec
 
 ROWS = list(rerank_builders.OFFICIAL_ROWS)
-
-
-@pytest.fixture(scope="module")
-def paper_data(tmp_path_factory):
-    return rerank_builders.paper_rerank_dataset(tmp_path_factory.getbasetemp() / "paper-rerank")
-
-
-@pytest.fixture(scope="module")
-def pairs(paper_data):
-    return rerank_builders.rerank_pairs(paper_data)
-
-
-def paper_model(row, tmp_path_factory, pairs):
-    """The tiny calibrated model of ``row``'s family, built once per session."""
-    folder = tmp_path_factory.getbasetemp() / f"paper-{row}" / "model"
-    if not folder.is_dir():
-        rerank_builders.build_paper_model(row, folder, [(q, image) for q, _, image in pairs])
-    return folder
-
-
-def official_procedure(folder, row, pairs, device="cpu", dtype=torch.float32):
-    """Per pair: p(yes)/(p(yes)+p(no)) of generate()'s first processed scores (NaN for 0/0), p(yes), p(no)."""
-    from PIL import Image
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    processor = AutoProcessor.from_pretrained(folder)
-    model = AutoModelForImageTextToText.from_pretrained(folder, dtype=dtype).to(device).eval()
-    yes, no = rerank_builders.answer_ids(processor.tokenizer, row)
-    prompt = rerank_builders.OFFICIAL_ROWS[row][0]
-    out = []
-    for query, _, image in pairs:
-        raw_image = Image.open(io.BytesIO(image))
-        if row.startswith(("blip2", "instructblip")):
-            raw_image = raw_image.convert("RGB")
-        inputs = processor(images=raw_image, text=prompt.replace("{query}", query), return_tensors="pt").to(device)
-        inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
-        generated = model.generate(**inputs, do_sample=True, temperature=0.5, max_new_tokens=1, use_cache=True,
-                                   return_dict_in_generate=True, output_scores=True, renormalize_logits=True,
-                                   pad_token_id=processor.tokenizer.eos_token_id)
-        probs = generated.scores[0][0].exp()  # max_new_tokens=5 in the official call: the first step is the same
-        out.append((float(probs[yes] / (probs[yes] + probs[no])), float(probs[yes]), float(probs[no])))
-    return np.array(out)
 
 
 def test_rows_are_the_official_ones():
@@ -96,15 +53,15 @@ def test_rows_are_the_official_ones():
 
 
 @pytest.mark.parametrize("row", ROWS)
-def test_rerank_command_gives_the_official_procedures_scores(row, paper_data, pairs, queries_csv, tmp_path_factory, tmp_path):
-    folder = paper_model(row, tmp_path_factory, pairs)
+def test_rerank_command_gives_the_official_procedures_scores(row, paper_data, paper_pairs, queries_csv, tmp_path_factory, tmp_path):
+    folder = rerank_builders.paper_model(row, tmp_path_factory, paper_pairs)
     spec = f"{row}={folder}"
     result = CliRunner().invoke(app, [
         "rerank", "--model", spec, "--data", str(paper_data), "--queries", str(queries_csv("val")), "--split", "val",
         "--out", str(tmp_path / "run"), "--batch-size", "5", "--device", "cpu", "--score-cache", str(tmp_path / "s.sqlite"),
     ], terminal_width=200)
     assert result.exit_code == 0, result.output
-    official = official_procedure(folder, row, pairs)
+    official = rerank_builders.official_procedure(folder, row, paper_pairs)
     ratio, p_yes, p_no = official.T
     cases = {"no_yes_scored_0": int(((p_yes == 0) & (p_no > 0)).sum()), "no_no_scored_1": int(((p_no == 0) & (p_yes > 0)).sum()),
              "neither_scored_0": int(((p_yes == 0) & (p_no == 0)).sum())}
@@ -113,7 +70,7 @@ def test_rerank_command_gives_the_official_procedures_scores(row, paper_data, pa
 
     run = pd.read_parquet(tmp_path / "run" / "run.parquet")
     ours = dict(zip(zip(run["query"], run["inat24_image_id"].astype(str)), run["score"]))
-    scores = np.array([ours[(q, i)] for q, i, _ in pairs])
+    scores = np.array([ours[(q, i)] for q, i, _ in paper_pairs])
     np.testing.assert_allclose(scores, np.nan_to_num(ratio, nan=0.0), rtol=0, atol=1e-4)
     assert ((scores == 0) == (np.isnan(ratio) | (ratio == 0))).all() and ((scores == 1) == (ratio == 1)).all()
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -121,23 +78,23 @@ def test_rerank_command_gives_the_official_procedures_scores(row, paper_data, pa
     assert summary["reranker_stats"][spec] == {"protocol": "official", "dtype": "float32", "cases": cases}
 
 
-def test_the_query_is_asked_as_the_data_spells_it(pairs, tmp_path_factory):
+def test_the_query_is_asked_as_the_data_spells_it(paper_pairs, tmp_path_factory):
     """The official code asked "... mange ?Answer": a normalised query would get other probabilities."""
     row = "llava-v1.6-mistral-7b"  # its tiny model reads the query enough for a space to matter
-    folder = paper_model(row, tmp_path_factory, pairs)
-    spaced = [p for p in pairs if p[0].endswith(" ")]
+    folder = rerank_builders.paper_model(row, tmp_path_factory, paper_pairs)
+    spaced = [p for p in paper_pairs if p[0].endswith(" ")]
     result = create_scorer(f"{row}={folder}", device="cpu", batch_size=4).score_pairs(
         [Pair(q, i, image) for q, i, image in spaced])
     ours = np.array([[a["yes"], a["no"]] for a in result.answers])
-    asked_raw = official_procedure(folder, row, spaced)[:, 1:]
-    asked_trimmed = official_procedure(folder, row, [(q.strip(), i, b) for q, i, b in spaced])[:, 1:]
+    asked_raw = rerank_builders.official_procedure(folder, row, spaced)[:, 1:]
+    asked_trimmed = rerank_builders.official_procedure(folder, row, [(q.strip(), i, b) for q, i, b in spaced])[:, 1:]
     assert np.abs(asked_raw - asked_trimmed).max() > 1e-3  # the space matters to the model
     np.testing.assert_allclose(ours, asked_raw, rtol=1e-4, atol=1e-7)
 
 
-def test_cached_scores_keep_their_cases_and_never_load_the_model(pairs, tmp_path_factory, tmp_path):
-    folder = paper_model("llava-v1.6-34b", tmp_path_factory, pairs)
-    batch = [Pair(q, i, image) for q, i, image in pairs]
+def test_cached_scores_keep_their_cases_and_never_load_the_model(paper_pairs, tmp_path_factory, tmp_path):
+    folder = rerank_builders.paper_model("llava-v1.6-34b", tmp_path_factory, paper_pairs)
+    batch = [Pair(q, i, image) for q, i, image in paper_pairs]
     cache = ScoreCache(tmp_path / "s.sqlite")
     first = create_scorer(f"llava-v1.6-34b={folder}", device="cpu", cache=cache)
     scores = first.score_pairs(batch).scores
@@ -149,8 +106,8 @@ def test_cached_scores_keep_their_cases_and_never_load_the_model(pairs, tmp_path
     assert ours.identity != first.identity and np.isnan(ours.cached([p.query for p in batch], [p.image_key for p in batch])).all()
 
 
-def test_a_rows_protocol_refuses_other_families_and_other_prompts(pairs, tmp_path_factory):
-    folder = paper_model("paligemma-3b-mix-448", tmp_path_factory, pairs)
+def test_a_rows_protocol_refuses_other_families_and_other_prompts(paper_pairs, tmp_path_factory):
+    folder = rerank_builders.paper_model("paligemma-3b-mix-448", tmp_path_factory, paper_pairs)
     with pytest.raises(InquireError, match="'paligemma' model; the llava-1.5-13b protocol is for LLaVA-1.5"):
         create_scorer(f"llava-1.5-13b={folder}")
     with pytest.raises(InquireError, match="--template does not apply"):
@@ -161,22 +118,22 @@ def test_a_rows_protocol_refuses_other_families_and_other_prompts(pairs, tmp_pat
         create_scorer("llava-1.5-13b=./no/such/folder")
 
 
-def test_half_precision_is_the_official_dtype_on_a_gpu_only(pairs, tmp_path_factory):
-    folder = paper_model("paligemma-3b-mix-448", tmp_path_factory, pairs)
+def test_half_precision_is_the_official_dtype_on_a_gpu_only(paper_pairs, tmp_path_factory):
+    folder = rerank_builders.paper_model("paligemma-3b-mix-448", tmp_path_factory, paper_pairs)
     assert create_scorer(f"paligemma-3b-mix-448={folder}", device="cpu").dtype_name == "float32"
     assert create_scorer(f"paligemma-3b-mix-448={folder}", device="cpu", dtype="float16").identity.endswith("@float16")
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run by benchmarks/gpu_check.py)")
-def test_on_cuda_a_row_runs_in_its_official_dtype_as_generate_does(pairs, tmp_path_factory):
+def test_on_cuda_a_row_runs_in_its_official_dtype_as_generate_does(paper_pairs, tmp_path_factory):
     """LLaVA in float16 (as the official code loaded it): batched scores against generate() in float16."""
     row = "llava-1.5-13b"
-    folder = paper_model(row, tmp_path_factory, pairs)
+    folder = rerank_builders.paper_model(row, tmp_path_factory, paper_pairs)
     scorer = create_scorer(f"{row}={folder}", device="cuda", batch_size=5, cache=ScoreCache.memory())
     assert scorer.dtype == torch.float16
-    scores = scorer.score_pairs([Pair(q, i, image) for q, i, image in pairs]).scores
-    official = official_procedure(folder, row, pairs, device="cuda", dtype=torch.float16)
+    scores = scorer.score_pairs([Pair(q, i, image) for q, i, image in paper_pairs]).scores
+    official = rerank_builders.official_procedure(folder, row, paper_pairs, device="cuda", dtype=torch.float16)
     np.testing.assert_allclose(scores, np.nan_to_num(official[:, 0], nan=0.0), rtol=0, atol=0.02)
     assert ((scores == 0) == (np.nan_to_num(official[:, 0]) == 0)).all()  # the same pairs outside the top 50
 
@@ -190,7 +147,7 @@ def test_rerankers_command_lists_the_paper_rows():
     assert "inquire's own protocol" in result.output
 
 
-GPT_PROMPT = 'Does this picture show exactly "{query}"?\nAnswer the question with either "Yes" or "No" and nothing else.'
+GPT_PROMPT = rerank_builders.OFFICIAL_GPT_PROMPT
 
 
 @pytest.fixture
@@ -198,21 +155,6 @@ def fake(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     with fake_openai.serve() as (url, state):
         yield url, state
-
-
-def official_gpt(state, query: str, image: bytes) -> float:
-    """convert_gpt_response_to_preds on what the server sent for this pair, written out here; None if refused."""
-    text = GPT_PROMPT.replace("{query}", query)
-    top = state.served.get((text, hashlib.sha256(image).hexdigest()))
-    if top is None:
-        return None
-    yes = [t["logprob"] for t in top if t["token"] == "Yes"]
-    no = [t["logprob"] for t in top if t["token"] == "No"]
-    if not yes:
-        return 0.0
-    if not no:
-        return 1.0
-    return float(np.exp(yes).sum() / (np.exp(yes).sum() + np.exp(no).sum()))
 
 
 def served_cases(state, batch) -> dict[str, int]:
@@ -238,7 +180,7 @@ def test_gpt_row_follows_the_official_conversion(fake, tmp_path):
     scorer = create_scorer("gpt-4o", api_base=url, cache=tmp_path / "s.sqlite", concurrency=4)
     result = scorer.score_pairs(batch)
     assert result.errors == {}  # a refusal is the official 0, not a missing score
-    expected = [official_gpt(state, p.query, p.image) for p in batch]
+    expected = [rerank_builders.official_gpt(state, p.query, p.image) for p in batch]
     assert expected[:3] == [None] * 3 and expected[3:6] == [0.0] * 3 and expected[6:9] == [1.0] * 3
     np.testing.assert_array_equal(result.scores[:3], 0.0)
     np.testing.assert_allclose(result.scores[3:], expected[3:], rtol=0, atol=1e-12)
@@ -250,9 +192,9 @@ def test_gpt_row_follows_the_official_conversion(fake, tmp_path):
     assert {body for body, _ in state.served} >= {GPT_PROMPT.replace("{query}", "a bird")}
 
 
-def test_gpt_row_through_the_rerank_command(fake, paper_data, pairs, queries_csv, tmp_path):
+def test_gpt_row_through_the_rerank_command(fake, paper_data, paper_pairs, queries_csv, tmp_path):
     url, state = fake
-    spaced = next(q for q, _, _ in pairs if q.endswith(" "))
+    spaced = next(q for q, _, _ in paper_pairs if q.endswith(" "))
     state.refuse.add(spaced)  # the official prompt keeps the query's trailing space: '"... mange "?'
     result = CliRunner().invoke(app, [
         "rerank", "--model", "gpt-4o", "--api-base", url, "--data", str(paper_data), "--queries", str(queries_csv("val")),
@@ -261,8 +203,8 @@ def test_gpt_row_through_the_rerank_command(fake, paper_data, pairs, queries_csv
     assert result.exit_code == 0, result.output
     run = pd.read_parquet(tmp_path / "run" / "run.parquet")
     scores = dict(zip(zip(run["query"], run["inat24_image_id"].astype(str)), run["score"]))
-    for query, image_id, image in pairs:
-        expected = official_gpt(state, query, image)
+    for query, image_id, image in paper_pairs:
+        expected = rerank_builders.official_gpt(state, query, image)
         assert scores[(query, image_id)] == pytest.approx(0.0 if expected is None else expected, abs=1e-12)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["model"] == "gpt-4o" and summary["n_scores_missing"] == 0
@@ -297,7 +239,7 @@ def test_gpt_row_as_the_second_stage_of_fullrank(fake, tmp_path, open_clip_spec,
     run = pd.read_parquet(tmp_path / "run" / "run.parquet")
     for r in run.itertuples():
         image = (tmp_path / "photos" / f"{r.image_path}.jpg").read_bytes()
-        assert r.score == pytest.approx(official_gpt(state, r.query, image), abs=1e-12)
+        assert r.score == pytest.approx(rerank_builders.official_gpt(state, r.query, image), abs=1e-12)
 
 
 def test_official_gpt_conversion_from_a_top_list():

@@ -58,7 +58,7 @@ def rerankers() -> None:
     for row in PAPER_RERANKERS.values():
         tokens = f"yes = {row.yes}\nno = {row.no}" if row.yes else "–"
         if not row.supported:
-            tokens = row.note
+            tokens = f"not supported: {row.unsupported}"
         elif row.runner == "api":
             tokens = "exact-case 'Yes' / 'No' among the top logprobs"
         prompt = Text(row.prompt.replace("\n", "\\n"))  # plain text ("[/INST]" is no markup), newlines as typed

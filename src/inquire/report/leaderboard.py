@@ -23,8 +23,8 @@ from .runs import Run
 
 TASKS = ("fullrank", "rerank")
 COLUMNS = ["method", "kind", "size", "overall", *SUPERCATEGORIES, "source"]
-#: what ``reproduce`` says of a row: run it (empty), computed from the labels, or not supported (with why)
-COMPUTED, NOT_SUPPORTED = "computed", "not supported"
+#: the ``reproduce`` column: empty (run the row's model or reranker) or this (the Random rows: computed from the labels)
+COMPUTED = "computed"
 
 
 def read_board(path: str | Path | None = None) -> pd.DataFrame:
@@ -50,6 +50,14 @@ def read_board(path: str | Path | None = None) -> pd.DataFrame:
     for column in ("reranker", "from_k", "reproduce"):  # a board without rerankers may leave them out
         if column not in table.columns:
             table[column] = None
+    other = table["reproduce"].notna() & (table["reproduce"].str.strip() != COMPUTED)
+    if other.any():  # never ignored: a row marked some other way would run, or be left out, unannounced
+        row = table[other].iloc[0]
+        raise InquireError(
+            f"Leaderboard file {path}: row {row['method']!r} has reproduce {row['reproduce']!r}; the column holds "
+            f"{COMPUTED!r} (a Random row) or nothing. Whether a reranker can run, and why not, is said by the "
+            "reranker itself (`inquire rerankers`): leave the cell empty."
+        )
     return table.rename(columns={s.lower(): s for s in SUPERCATEGORIES})
 
 

@@ -10,8 +10,11 @@ already run with the same settings is read back; a reranker's run is redone from
 The board's Random row is computed exactly from the labels (:mod:`inquire.random_baseline`), for
 Rerank under both definitions: which one lands on the published 23.0 shows how the board was
 scored. Each run is set beside its row, overall and per supercategory, with the difference; a
-difference above :data:`TOLERANCE` is flagged with what usually explains it. A target that
-fails is reported and the others still run; a row the board marks not supported is listed, never faked.
+difference above :data:`TOLERANCE` is flagged with what usually explains it, and a paper reranker's
+pairs scored by rule (saturated, 0/0, refused) are counted beside it. A target that fails is
+reported and the others still run; a reranker that inquire cannot run (its registry entry says why)
+is listed, never faked. Each reranker gets only the options it takes, so one command runs local
+rows and API rows together.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ..data.rerank import source_record as rerank_source
 from ..errors import InquireError
 from ..models import PAPER_MODELS, PRECISIONS, model_identity, resolve_precision
 from ..paths import slug
+from ..rerank import accepted_options
 from ..tasks import definition as defs
 from ..tasks.results import SUPERCATEGORIES, write_outputs
 from .leaderboard import COMPUTED, TASKS, read_board
@@ -115,6 +119,7 @@ def reproduce(
         )
     board = board[board["task"] == task]
     targets = parse_models(models, board, task)
+    _check_options(scorer_options or {}, targets)
     out = Path(out_dir) if out_dir is not None else Path("runs") / f"reproduce-{task}-{split}"
     result = Reproduction(task, split, out)
     settings = dict(device=device, precision=precision, batch_size=batch_size, workers=workers,
@@ -153,13 +158,27 @@ class _Runner:
     random: Callable[[Path, dict], list[Outcome]]
 
 
+def _check_options(options: dict, targets: list[Target]) -> None:
+    """Every reranker option given applies to some target (each target gets only its own: ``_task_kwargs``)."""
+    runnable = [t.reranker for t in targets if t.reranker is not None and not t.unsupported]
+    unused = sorted(set(options) - {o for spec in runnable for o in accepted_options(spec)})
+    if unused:
+        flags = ", ".join(f"--{o.replace('_', '-')}" for o in unused)
+        raise InquireError(
+            f"{flags} sets no chosen row's reranker ({', '.join(t.name for t in targets)}): the API options are for "
+            "gpt-4o, gpt-4-turbo and api:MODEL, dtype for the local rerankers. Leave it out or choose such a row."
+        )
+
+
 def _task_kwargs(target: Target, settings: dict) -> dict:
-    """The task options of one target: an embedding model's precision; a reranker's options and score cache."""
+    """The task options of one target: an embedding model's precision; a reranker's own options and the score cache."""
     kw = {k: settings[k] for k in ("device", "batch_size", "workers")}
     if target.spec is not None:
         kw["precision"] = settings["precision"]
     if target.reranker is not None:
-        kw.update(scorer_options=settings["scorer_options"], score_cache=settings["score_cache"])
+        takes = accepted_options(target.reranker)
+        kw.update(scorer_options={k: v for k, v in settings["scorer_options"].items() if k in takes},
+                  score_cache=settings["score_cache"])
     return kw
 
 
@@ -305,7 +324,7 @@ def _verdict(o: Outcome, row: dict, task: str, split: str) -> tuple[bool, str]:
     if o.status in ("failed", "skipped"):
         return False, o.reason
     if o.published is None:
-        return False, "not on the published board"
+        return False, "; ".join(["not on the published board", *_cases(o.summary)])
     notes, flagged = [], False
     diff = row["overall_diff"]
     published = defs.official(task)
@@ -324,4 +343,17 @@ def _verdict(o: Outcome, row: dict, task: str, split: str) -> tuple[bool, str]:
     n = row["n_queries"]
     if split == "test" and n != PUBLISHED_QUERIES[task]:
         notes.append(f"over {n} queries; the published figure is over {PUBLISHED_QUERIES[task]}")
+    notes += _cases(o.summary)
     return flagged, "; ".join(notes)
+
+
+def _cases(summary: dict | None) -> list[str]:
+    """A paper reranker's counted cases (``reranker_stats`` in summary.json): pairs whose score the official
+    protocol saturates or sets by rule, which tie and so bear on how close a reproduction can come."""
+    from ..rerank.paper import CASE_WORDS
+
+    cases = [(case, n) for stats in (summary or {}).get("reranker_stats", {}).values()
+             for case, n in (stats.get("cases") or {}).items()]
+    if not cases:
+        return []
+    return ["pairs scored by rule: " + ", ".join(f"{n} with {CASE_WORDS.get(case, case)}" for case, n in cases)]

@@ -6,11 +6,14 @@
 * ``paper-lmm`` (Rerank): every vision-language row of the board, by its ``reranker`` name;
 * ``paper-two-stage`` (Fullrank): every two-stage row: its first-stage ``model``, ``reranker`` and ``from_k``;
 * a short name, a spec, or ``NAME=SPEC`` (run SPEC under NAME and compare it with NAME's row). For a
-  reranker name of the board, SPEC is a reranker spec (``vlm:DIR``, ``api:MODEL``) or a folder of
-  local weights, which runs as ``NAME=DIR``: the row's official protocol on those weights;
+  reranker name (of the board, or of ``inquire rerankers``), SPEC is a reranker spec (``vlm:DIR``,
+  ``api:MODEL``), run as it is, or local weights (or another hub id or API model), which run as
+  ``NAME=DIR``: the row's official protocol on those weights. A reranker spec alone (``vlm:DIR``)
+  is a Rerank target too, on no row;
 * ``FIRST>>RERANKER`` (Fullrank): a two-stage run, each side written as above.
 
-Rows the board marks ``not supported: why`` become targets that say so and never run.
+A paper reranker that inquire cannot run (the VILA rows; :mod:`inquire.rerank.registry` says why,
+the one place that does) becomes a target that says so and never runs.
 """
 
 from __future__ import annotations
@@ -22,8 +25,7 @@ import pandas as pd
 from ..errors import InquireError
 from ..models import PAPER_MODELS, resolve_spec
 from ..models.spec import local_weights
-from ..rerank import is_reranker_spec
-from .leaderboard import NOT_SUPPORTED
+from ..rerank import PAPER_RERANKERS, is_reranker_spec
 
 #: --models keywords: the rows of the board each one selects
 KEYWORDS = {"paper": "embedding models", "paper-lmm": "vision-language rerankers (Rerank)",
@@ -61,7 +63,7 @@ def parse_models(models: str, board: pd.DataFrame, task: str) -> list[Target]:
     items = [m.strip() for m in models.split(",")]
     if not all(items):
         raise InquireError(f"--models {models!r} has an empty item; write names or specs separated by commas.")
-    rerankers = _reranker_rows(board)
+    rerankers = set(board["reranker"].dropna().str.strip())
     targets: dict[str, Target] = {}
     for item in items:
         if item in KEYWORDS:
@@ -78,7 +80,7 @@ def parse_models(models: str, board: pd.DataFrame, task: str) -> list[Target]:
             from_k = int(row["from_k"]) if row is not None and pd.notna(row["from_k"]) else DEFAULT_FROM_K
             target = Target(f"{embedder.name}>>{reranker.name}", embedder.spec, True, reranker.reranker,
                             reranker.reranker_name, from_k, reranker.unsupported)
-        elif item.partition("=")[0].strip() in rerankers:
+        elif _names_reranker(item, rerankers):
             if task != "rerank":
                 raise InquireError(f"--models {item!r} is a reranker alone, a Rerank row; in Fullrank write "
                                    f"FIRST>>{item} (e.g. vit-h-14-378>>{item}) or use paper-two-stage.")
@@ -101,7 +103,8 @@ def _group(keyword: str, board: pd.DataFrame, task: str) -> list[Target]:
         raise InquireError(f"--models {keyword} selects {KEYWORDS[keyword]}; use it with `inquire reproduce {wanted}`.")
     out = []
     for _, row in board[board["reranker"].notna()].iterrows():
-        name, why = row["reranker"].strip(), _unsupported(row)
+        name = row["reranker"].strip()
+        why = _unsupported(name)
         if keyword == "paper-lmm" and pd.isna(row["model"]):
             out.append(Target(name, None, False, name, name, unsupported=why))
         elif keyword == "paper-two-stage" and pd.notna(row["model"]):
@@ -121,29 +124,35 @@ def _embedder(item: str) -> Target:
     return Target(name, info.spec if info is not None else resolve_spec(spec), explicit=True)
 
 
-def _reranker(item: str, rerankers: dict[str, str]) -> Target:
-    """A reranker target: a board name, ``NAME=SPEC`` (SPEC a reranker spec, or local weights: ``NAME=DIR``), or a spec."""
+def _names_reranker(item: str, rerankers: set[str]) -> bool:
+    """Whether an item of ``--models`` is a reranker: a name of the board's or of ``inquire rerankers``
+    (alone or as ``NAME=SPEC``), ``NAME=RERANKER_SPEC``, or a reranker spec."""
     name, sep, spec = (part.strip() for part in item.partition("="))
-    if name not in rerankers:  # a reranker spec of its own (vlm:DIR, api:MODEL, clip:...), on no row
-        if not is_reranker_spec(item):
-            raise InquireError(f"--models {item!r} names no reranker of the board ({', '.join(rerankers)}) "
-                               "and is no reranker spec (vlm:, api:, clip:; see `inquire rerankers`).")
-        return Target(item, None, True, item)
-    if sep and not spec:
-        raise InquireError(f"--models item {item!r}: write {name}=DIR (local weights) or {name}=SPEC.")
-    run = item if sep and not is_reranker_spec(spec) else (spec if sep else name)
-    return Target(name, None, True, run, name, unsupported=rerankers[name])
+    return name in rerankers or name in PAPER_RERANKERS or is_reranker_spec(item) or bool(sep and is_reranker_spec(spec))
 
 
-def _reranker_rows(board: pd.DataFrame) -> dict[str, str]:
-    """The board's reranker names → why a row cannot run ("" when it can)."""
-    rows = board[board["reranker"].notna()]
-    return {str(r["reranker"]).strip(): _unsupported(r) for _, r in rows.iterrows()}
+def _reranker(item: str, rerankers: set[str]) -> Target:
+    """A reranker target: a name (of the board or a paper reranker), ``NAME=SPEC`` (SPEC a reranker spec,
+    run as it is, or local weights: ``NAME=DIR``, the row's protocol on them), or a spec alone."""
+    name, sep, spec = (part.strip() for part in item.partition("="))
+    own = bool(sep and spec and is_reranker_spec(spec))  # a reranker spec of its own, run under NAME
+    if name in rerankers or name in PAPER_RERANKERS:
+        if sep and not spec:
+            raise InquireError(f"--models item {item!r}: write {name}=DIR (local weights) or {name}=SPEC.")
+        run = spec if own else (f"{name}={spec}" if sep else name)
+        return Target(name, None, True, run, name, unsupported="" if own else _unsupported(name))
+    if own:
+        return Target(name, None, True, spec)
+    if not is_reranker_spec(item):
+        raise InquireError(f"--models {item!r} names no reranker of the board ({', '.join(sorted(rerankers))}) "
+                           "and is no reranker spec (vlm:, api:, clip:, a name of `inquire rerankers`).")
+    return Target(item, None, True, item)  # a reranker spec of its own (vlm:DIR, api:MODEL, clip:...), on no row
 
 
-def _unsupported(row: pd.Series) -> str:
-    status = str(row["reproduce"]).strip() if pd.notna(row["reproduce"]) else ""
-    return status.removeprefix(NOT_SUPPORTED).lstrip(": ") if status.startswith(NOT_SUPPORTED) else ""
+def _unsupported(reranker: str) -> str:
+    """Why inquire cannot run a reranker name ("" when it can): its registry entry says, the one place that does."""
+    entry = PAPER_RERANKERS.get(reranker)
+    return entry.unsupported if entry is not None else ""
 
 
 def _what(target: Target) -> str:

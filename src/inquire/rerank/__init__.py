@@ -34,7 +34,7 @@ from .registry import PAPER_RERANKERS, paper_reranker
 
 __all__ = [
     "FUSION_METHODS", "KINDS", "PAPER_RERANKERS", "CachedScorer", "Pair", "ScoreCache", "ScoreResult", "Scorer",
-    "create_scorer", "is_reranker_spec", "leaf_scorers", "paper_reranker",
+    "accepted_options", "create_scorer", "is_reranker_spec", "leaf_scorers", "paper_reranker",
 ]
 
 _API_OPTIONS = ("api_base", "api_key_env", "concurrency", "max_retries", "timeout", "retry_base_delay")
@@ -48,6 +48,8 @@ KINDS: dict[str, tuple[str, ...]] = {
 }
 #: run settings, and the kinds they apply to (others ignore them, as an API ignores ``device``)
 _SETTINGS = {"device": ("clip", "vlm", "paper"), "batch_size": ("clip", "vlm", "paper"), "workers": ("clip",)}
+#: a paper reranker's options, by how its row runs
+_PAPER_OPTIONS = {"transformers": ("dtype",), "api": _API_OPTIONS}
 
 
 def is_reranker_spec(spec: str | Any) -> bool:
@@ -57,6 +59,18 @@ def is_reranker_spec(spec: str | Any) -> bool:
     if not isinstance(spec, str):
         return isinstance(spec, Scorer) or callable(getattr(spec, "score", None))
     return spec.strip().partition(":")[0] in KINDS or paper_reranker(spec) is not None
+
+
+def accepted_options(spec: str) -> tuple[str, ...]:
+    """The options (besides the run settings) that the scorer of one ``spec`` takes: its kind's
+    (``KINDS``), and for a paper reranker those of how its row runs (``dtype``, or the API's).
+
+    For whoever runs several rerankers with one set of options (``inquire reproduce``): each gets its own.
+    """
+    kind, model = _kind(spec)
+    if kind == "paper":
+        return _PAPER_OPTIONS.get(paper_reranker(model)[0].runner, ())
+    return KINDS.get(kind, ())
 
 
 def _kind(spec: str | Any) -> tuple[str, Any]:
@@ -172,13 +186,12 @@ def _create_paper(spec: str, cache: ScoreCache, options: dict) -> Scorer:
 
     entry, source = paper_reranker(spec)
     if not entry.supported:
-        raise InquireError(f"{entry.name} ({entry.source}) is {entry.note}.")
-    local = entry.runner == "transformers"
-    wrong = sorted(o for o in options if (o in _API_OPTIONS) == local and o not in _SETTINGS)
+        raise InquireError(f"{entry.name} ({entry.source}) is not supported: {entry.unsupported}.")
+    takes = accepted_options(spec)
+    wrong = sorted(set(options) - set(takes) - set(_SETTINGS))
     if wrong:
-        takes = "dtype" if local else ", ".join(_API_OPTIONS)
-        raise InquireError(f"Option(s) {', '.join(wrong)} do not apply to {spec} (it takes {takes}).")
-    if local:
+        raise InquireError(f"Option(s) {', '.join(wrong)} do not apply to {spec} (it takes {', '.join(takes)}).")
+    if entry.runner == "transformers":
         return PaperVlmScorer(entry, source, cache=cache, **options)
     return PaperApiScorer(entry, source, cache=cache, **{k: v for k, v in options.items() if k not in _SETTINGS})
 

@@ -79,6 +79,15 @@ def official_token_id(tokenizer, entry: PaperReranker, which: str) -> int:
     return int(ids[answer.index])
 
 
+#: the counted cases of the official protocol (``report()["cases"]``) in words: pairs whose score is saturated or set
+CASE_WORDS = {
+    "no_yes_scored_0": "no 'yes' among the top tokens → 0",
+    "no_no_scored_1": "no 'no' among the top tokens → 1",
+    "neither_scored_0": "neither answer among the top tokens → 0 (official: 0/0)",
+    "http_400_scored_0": "the request refused (HTTP 400) → 0",
+}
+
+
 def _case(p_yes: float, p_no: float) -> str | None:
     """The counted case (``report()["cases"]``) of a pair: which answer had no probability, and its score."""
     if p_yes == 0:

@@ -47,17 +47,19 @@ class PaperReranker:
     source: str  # the hub id (transformers rows) or the dated API model name
     official_name: str  # the name in the official code's model list (and its cache file names)
     family: str
-    runner: str  # "transformers", "api", or "unsupported"
+    runner: str  # "transformers", "api", or the codebase it would need (then ``unsupported`` says why)
     model_type: str | None  # transformers' config.model_type of the family's checkpoints (transformers rows)
     prompt: str  # the official prompt; {query} is the query text as the dataset spells it
     yes: AnswerToken | None = None  # transformers rows only
     no: AnswerToken | None = None
     dtype: str | None = None  # the dtype the official code loaded the weights in (on its GPU)
-    note: str = ""  # why a row is not supported, or what else a user should know
+    #: why inquire cannot run the row ("" when it can): the one place that says so, for ``inquire rerankers``,
+    #: the reranker factory and ``inquire reproduce``'s table (leaderboard.csv maps rows to names only)
+    unsupported: str = ""
 
     @property
     def supported(self) -> bool:
-        return self.runner != "unsupported"
+        return not self.unsupported
 
     @property
     def protocol(self) -> str:
@@ -66,7 +68,7 @@ class PaperReranker:
             return f"{LOCAL_PROTOCOL}; yes = {self.yes}, no = {self.no}; {self.dtype}"
         if self.runner == "api":
             return API_PROTOCOL
-        return self.note
+        return f"not supported: {self.unsupported}"
 
 
 def _local(name: str, source: str, family: str, model_type: str, prompt: str, yes: AnswerToken, no: AnswerToken,
@@ -80,10 +82,11 @@ def _words(text_yes: str, text_no: str, index: int) -> tuple[AnswerToken, Answer
 
 def _vila(name: str, source: str) -> PaperReranker:
     return PaperReranker(
-        name, source, source, "VILA 1.5", "unsupported", None,
+        name, source, source, "VILA 1.5", "vila", None,
         '<image>\n Does this picture show {query}?\n' + _ANSWER,
-        note="not supported: VILA runs only in NVIDIA's VILA codebase (llava.model.builder), which transformers "
-             "cannot load; the published row is shown for comparison",
+        unsupported="VILA1.5 runs only in NVIDIA's VILA codebase (its own LLaVA fork, llava.model.builder), which "
+                    "transformers cannot load; the official code has no loader for it either (lmm_utils.py: its "
+                    "VILA scores came from a cache that was never published)",
     )
 
 
