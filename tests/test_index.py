@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from test_embedding_folder import unit_rows, write_folder
@@ -125,6 +127,8 @@ def test_faiss_kinds_save_load_and_search(tmp_path, kind, params):
     queries = unit_rows(rng, 12, DIM, np.float32)
     path = build_index(folder, kind, **params)
     assert path == folder.path / "index" / f"{kind}.faiss" and path.with_suffix(".json").is_file()
+    # the published layout has no shard digests: its entries stay [file, rows], as earlier versions read them
+    assert json.loads(path.with_suffix(".json").read_text())["shards"] == [["img_emb_0.npy", 600], ["img_emb_1.npy", 400]]
     index = load_index(kind, folder)
     assert index.kind == kind and index.params == {**index.info["params"]}
     scores, rows = index.search(queries, 10)

@@ -86,18 +86,20 @@ def index_paths(folder_path: Path, kind: str) -> tuple[Path, Path]:
 
 def shards_of(folder: EmbeddingFolder) -> list[list]:
     """Per shard ``[file name, rows, digest]``: what an index was built from. The digest is the
-    shard's items digest from ``inquire embed`` (None for the published embeddings), so a shard
-    rewritten with as many rows is still told apart."""
-    return [
-        [f.name, int(s.shape[0]), (r or {}).get("items_sha256")]
-        for f, s, r in zip(folder.shard_files, folder.shards, folder.records)
-    ]
+    shard's items digest from ``inquire embed``, so a shard rewritten with as many rows is still
+    told apart; the published embeddings have none, and their entries stay ``[file name, rows]``,
+    as earlier versions of inquire wrote and read them."""
+    out = []
+    for f, s, r in zip(folder.shard_files, folder.shards, folder.records):
+        digest = (r or {}).get("items_sha256")
+        out.append([f.name, int(s.shape[0]), *([digest] if digest else [])])
+    return out
 
 
 def same_shard(built: list, now: list) -> bool:
     """Whether an index's shard entry describes the folder's shard now (entries of indexes built
     before digests were kept compare by name and rows)."""
-    return built[:2] == now[:2] and (len(built) < 3 or built[2] == now[2])
+    return built[:2] == now[:2] and (len(built) < 3 or built[2:] == now[2:])
 
 
 def build_index(folder: EmbeddingFolder, kind: str, *, threads: int | None = None, seed: int = 0, progress=None, **params) -> Path:
