@@ -118,6 +118,13 @@ def test_a_rows_protocol_refuses_other_families_and_other_prompts(paper_pairs, t
         create_scorer("llava-1.5-13b=./no/such/folder")
 
 
+def test_paper_is_no_spec_prefix():
+    """A paper reranker is named without a prefix: ``paper:NAME`` is an unknown model, said as such (no traceback)."""
+    assert not is_reranker_spec("paper:llava-1.5-13b")
+    with pytest.raises(InquireError, match="Unknown model 'paper:llava-1.5-13b'"):
+        create_scorer("paper:llava-1.5-13b")
+
+
 def test_half_precision_is_the_official_dtype_on_a_gpu_only(paper_pairs, tmp_path_factory):
     folder = rerank_builders.paper_model("paligemma-3b-mix-448", tmp_path_factory, paper_pairs)
     assert create_scorer(f"paligemma-3b-mix-448={folder}", device="cpu").dtype_name == "float32"
