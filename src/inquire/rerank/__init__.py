@@ -134,7 +134,7 @@ def create_scorer(
         labels = [s if isinstance(s, str) else f"the {type(s).__name__} object" for s in specs]
         raise InquireError(
             f"Option(s) {', '.join(unknown)} do not apply to {' and '.join(labels)}; "
-            + "; ".join(f"{k}: {', '.join(KINDS[k])}" for k in KINDS) + "."
+            + "; ".join(f"{'paper rerankers' if k == 'paper' else k}: {', '.join(KINDS[k])}" for k in KINDS) + "."
         )
     if fuse is not None:
         if fuse_method not in FUSION_METHODS:
