@@ -122,6 +122,9 @@ def test_bad_model_lists_are_user_errors_before_anything_runs(rerank_dir, tmp_pa
     with pytest.raises(InquireError, match="no 'model' column"):  # else every model would read "not on the board"
         invoke("rerank", "--models", "vit-b-32", "--data", str(rerank_dir), "--out", str(tmp_path / "o"),
                "--published", str(no_model_column))
+    with pytest.raises(InquireError, match="Unknown precision 'half'"):  # once, not as a failure of every model
+        invoke("rerank", "--models", "vit-b-32,vit-b-16", "--precision", "half", "--data", str(rerank_dir),
+               "--out", str(tmp_path / "o"))
     assert not (tmp_path / "o").exists()
 
     old_style = tmp_path / "old-reproduce.csv"  # the column once carried reasons: now the reranker alone says them
