@@ -23,7 +23,7 @@ from inquire.models import PAPER_MODELS
 from inquire.paths import slug
 from inquire.report.leaderboard import read_board
 from inquire.report.reproduce import PUBLISHED_QUERIES
-from inquire.report.targets import parse_models
+from inquire.report.targets import parse_models, published_row
 from inquire.rerank import PAPER_RERANKERS
 
 HEADER = "task,method,kind,size,overall,appearance,behavior,context,species,source,model\n"
@@ -122,6 +122,9 @@ def test_bad_model_lists_are_user_errors_before_anything_runs(rerank_dir, tmp_pa
     with pytest.raises(InquireError, match="no 'model' column"):  # else every model would read "not on the board"
         invoke("rerank", "--models", "vit-b-32", "--data", str(rerank_dir), "--out", str(tmp_path / "o"),
                "--published", str(no_model_column))
+    with pytest.raises(InquireError, match="Unknown precision 'half'"):  # once, not as a failure of every model
+        invoke("rerank", "--models", "vit-b-32,vit-b-16", "--precision", "half", "--data", str(rerank_dir),
+               "--out", str(tmp_path / "o"))
     assert not (tmp_path / "o").exists()
 
     old_style = tmp_path / "old-reproduce.csv"  # the column once carried reasons: now the reranker alone says them
@@ -272,6 +275,15 @@ def test_a_reranker_row_runs_a_given_spec_or_local_weights_under_its_name(rerank
         parse_models("paper-two-stage", rows, "rerank")
     with pytest.raises(InquireError, match="FIRST>>tiny-lmm"):
         parse_models("tiny-lmm", rows.assign(task="fullrank"), "fullrank")
+
+
+def test_a_two_stage_item_names_its_first_stage_as_any_model_item():
+    """FIRST>>RERANKER: FIRST as NAME=SPEC under a name of one's own, matched to a published row by its spec."""
+    board = read_board().query("task == 'fullrank'")
+    (mine,) = parse_models("mine=open_clip:ViT-B-32/openai>>gpt-4o", board, "fullrank")
+    assert (mine.name, mine.spec, mine.reranker, mine.from_k) == ("mine>>gpt-4o", "open_clip:ViT-B-32/openai", "gpt-4o", 100)
+    (dfn,) = parse_models(f"dfn={PAPER_MODELS['vit-h-14-378'].spec}>>gpt-4o", board, "fullrank")
+    assert published_row(board, dfn)["method"] == "CLIP ViT-H/14-378 (DFN) Top 100 → GPT-4o"
 
 
 def two_stage_collection(tmp_path: Path, spec: str, folder_name: str, n_random: int) -> tuple[Path, Path, Path, dict]:

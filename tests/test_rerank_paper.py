@@ -46,9 +46,6 @@ def test_rows_are_the_official_ones():
             for n in ("gpt-4o", "gpt-4-turbo")] == [
         ("gpt-4o-2024-08-06", "openai-gpt4o20240806", gpt), ("gpt-4-turbo-2024-04-09", "openai-gpt4turbo20240409", gpt)]
     assert not PAPER_RERANKERS["vila1.5-40b"].supported
-    assert "temperature=0.5" in PAPER_RERANKERS["llava-1.5-13b"].protocol
-    assert 'tokenizer(" Yes").input_ids[1]' in PAPER_RERANKERS["llava-v1.6-34b"].protocol
-    assert "HTTP 400 → 0" in PAPER_RERANKERS["gpt-4o"].protocol and "VILA codebase" in PAPER_RERANKERS["vila1.5-13b"].protocol
     assert is_reranker_spec("llava-1.5-13b") and is_reranker_spec("gpt-4o=some-model") and not is_reranker_spec("vit-b-32")
 
 
@@ -118,6 +115,13 @@ def test_a_rows_protocol_refuses_other_families_and_other_prompts(paper_pairs, t
         create_scorer("llava-1.5-13b=./no/such/folder")
 
 
+def test_paper_is_no_spec_prefix():
+    """A paper reranker is named without a prefix: ``paper:NAME`` is an unknown model, said as such (no traceback)."""
+    assert not is_reranker_spec("paper:llava-1.5-13b")
+    with pytest.raises(InquireError, match="Unknown model 'paper:llava-1.5-13b'"):
+        create_scorer("paper:llava-1.5-13b")
+
+
 def test_half_precision_is_the_official_dtype_on_a_gpu_only(paper_pairs, tmp_path_factory):
     folder = rerank_builders.paper_model("paligemma-3b-mix-448", tmp_path_factory, paper_pairs)
     assert create_scorer(f"paligemma-3b-mix-448={folder}", device="cpu").dtype_name == "float32"
@@ -145,6 +149,10 @@ def test_rerankers_command_lists_the_paper_rows():
         assert name in result.output and row.source in result.output
     assert "not supported" in result.output and "gpt-4o-2024-08-06 (official: openai-gpt4o20240806)" in result.output
     assert "inquire's own protocol" in result.output
+    # each row's protocol: the answer tokens in its row, the procedures of the local and the API rows below the table
+    assert 'tokenizer(" Yes").input_ids[1]' in result.output and "VILA codebase" in result.output
+    text = " ".join(result.output.split())
+    assert "temperature=0.5" in text and "no 'No' → 1, HTTP 400 → 0" in text
 
 
 GPT_PROMPT = rerank_builders.OFFICIAL_GPT_PROMPT

@@ -49,12 +49,18 @@ def paper_precision(spec: str, task: str = "rerank") -> str:
     return DEFAULT_GPU
 
 
-def resolve_precision(requested: str | None, spec: str, device: str | None, task: str = "rerank") -> str:
-    """The precision a run of ``spec`` on ``device`` uses: ``requested``, or for ``auto`` (None) the
-    paper's on a CUDA GPU (bfloat16 falls back to float16 where the GPU lacks it) and float32 elsewhere."""
+def check_precision(requested: str | None) -> str:
+    """``requested`` (None: ``auto``) if it is one of :data:`PRECISIONS`, else the user's error."""
     requested = requested or "auto"
     if requested not in PRECISIONS:
         raise InquireError(f"Unknown precision {requested!r} (--precision): use {', '.join(PRECISIONS)}.")
+    return requested
+
+
+def resolve_precision(requested: str | None, spec: str, device: str | None, task: str = "rerank") -> str:
+    """The precision a run of ``spec`` on ``device`` uses: ``requested``, or for ``auto`` (None) the
+    paper's on a CUDA GPU (bfloat16 falls back to float16 where the GPU lacks it) and float32 elsewhere."""
+    requested = check_precision(requested)
     if requested == "fp16-weights" and not resolve_spec(spec).startswith(("open_clip:", "wildclip:")):
         raise InquireError(
             f"--precision fp16-weights is clip.load's float16 weights, for open_clip and wildclip models; "

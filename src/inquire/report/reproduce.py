@@ -31,7 +31,8 @@ from ..data.queries import canonical_split
 from ..data.rerank import rerank_files
 from ..data.rerank import source_record as rerank_source
 from ..errors import InquireError
-from ..models import PAPER_MODELS, PRECISIONS, model_identity, resolve_precision
+from ..models import PAPER_MODELS, model_identity, resolve_precision
+from ..models.precision import check_precision
 from ..paths import slug
 from ..rerank import accepted_options
 from ..tasks import definition as defs
@@ -108,8 +109,7 @@ def reproduce(
     """
     if task not in TASKS:
         raise InquireError(f"Unknown task {task!r}: use rerank or fullrank.")
-    if precision not in (None, *PRECISIONS):
-        raise InquireError(f"Unknown precision {precision!r} (--precision): use {', '.join(PRECISIONS)}.")
+    check_precision(precision)  # before anything runs: not once per model
     split = canonical_split(split)
     board = read_board(published)
     if "model" not in board.columns:  # without it no row could match, and every model would read "not on the board"

@@ -76,7 +76,7 @@ def parse_models(models: str, board: pd.DataFrame, task: str) -> list[Target]:
                                    "`inquire reproduce fullrank`.")
             first, _, second = (part.strip() for part in item.partition(">>"))
             embedder, reranker = _embedder(first), _reranker(second, rerankers)
-            row = _two_stage_row(board, embedder.name, reranker.reranker_name)
+            row = _two_stage_row(board, embedder.name, reranker.reranker_name, embedder.spec)
             from_k = int(row["from_k"]) if row is not None and pd.notna(row["from_k"]) else DEFAULT_FROM_K
             target = Target(f"{embedder.name}>>{reranker.name}", embedder.spec, True, reranker.reranker,
                             reranker.reranker_name, from_k, reranker.unsupported)

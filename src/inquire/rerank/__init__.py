@@ -38,8 +38,10 @@ __all__ = [
 ]
 
 _API_OPTIONS = ("api_base", "api_key_env", "concurrency", "max_retries", "timeout", "retry_base_delay")
-#: spec prefix (``paper``: a paper reranker's name) → options its scorer accepts (besides the run
-#: settings ``device``, ``batch_size``, ``workers``)
+#: the prefixes of reranker specs (``PREFIX:MODEL``); a paper reranker is named without one
+_PREFIXES = ("clip", "vlm", "api")
+#: kind of scorer (a spec prefix, or ``paper``: a paper reranker's name) → options it accepts (besides
+#: the run settings ``device``, ``batch_size``, ``workers``)
 KINDS: dict[str, tuple[str, ...]] = {
     "clip": ("embedding_cache_dir", "precision"),
     "vlm": ("template", "dtype"),
@@ -58,7 +60,7 @@ def is_reranker_spec(spec: str | Any) -> bool:
     than a plain embedding model."""
     if not isinstance(spec, str):
         return isinstance(spec, Scorer) or callable(getattr(spec, "score", None))
-    return spec.strip().partition(":")[0] in KINDS or paper_reranker(spec) is not None
+    return spec.strip().partition(":")[0] in _PREFIXES or paper_reranker(spec) is not None
 
 
 def accepted_options(spec: str) -> tuple[str, ...]:
@@ -77,7 +79,7 @@ def _kind(spec: str | Any) -> tuple[str, Any]:
     if not isinstance(spec, str):  # a Scorer, a reranker object, or an embedding model object (scored like clip:)
         return ("scorer" if isinstance(spec, Scorer) else "object" if is_reranker_spec(spec) else "clip"), spec
     prefix, sep, name = spec.strip().partition(":")
-    if sep and prefix in KINDS:
+    if sep and prefix in _PREFIXES:
         if not name:
             raise InquireError(f"Reranker spec {spec!r} names no model: write {prefix}:MODEL (see `inquire rerankers`).")
         return prefix, name
@@ -132,7 +134,7 @@ def create_scorer(
         labels = [s if isinstance(s, str) else f"the {type(s).__name__} object" for s in specs]
         raise InquireError(
             f"Option(s) {', '.join(unknown)} do not apply to {' and '.join(labels)}; "
-            + "; ".join(f"{k}: {', '.join(KINDS[k])}" for k in KINDS) + "."
+            + "; ".join(f"{'paper rerankers' if k == 'paper' else k}: {', '.join(KINDS[k])}" for k in KINDS) + "."
         )
     if fuse is not None:
         if fuse_method not in FUSION_METHODS:

@@ -29,7 +29,6 @@ from ..errors import InquireError
 from .api import DEFAULT_API_BASE, ApiScorer, RefusedRequest
 from .base import CachedScorer
 from .cache import ScoreCache
-from .prompts import render
 from .registry import PaperReranker
 from .vlm import VlmScorer, generating_model
 
@@ -124,12 +123,9 @@ class PaperVlmScorer(VlmScorer):
             self.dtype = getattr(torch, dtype)
         else:
             self.dtype = torch.float32 if self.device.type == "cpu" else getattr(torch, entry.dtype)
-        self.template, self.chat = entry.prompt, False  # the official prompt is the whole text, template included
+        self.template, self.chat = entry.prompt, False  # the official prompt is the whole text: no chat template
         self.spec = label
         self.identity = f"paper:{entry.name}:{self.name}{self.weights}@{self.dtype_name}"
-
-    def prompt(self, query: str) -> str:
-        return render(self.template, query)
 
     def _answer_ids(self, model) -> tuple[list[int], list[int]]:
         generation = generating_model(model).generation_config

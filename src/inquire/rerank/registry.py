@@ -61,15 +61,6 @@ class PaperReranker:
     def supported(self) -> bool:
         return not self.unsupported
 
-    @property
-    def protocol(self) -> str:
-        """The scoring procedure in one line (for tables that place a row: reproduce, docs)."""
-        if self.runner == "transformers":
-            return f"{LOCAL_PROTOCOL}; yes = {self.yes}, no = {self.no}; {self.dtype}"
-        if self.runner == "api":
-            return API_PROTOCOL
-        return f"not supported: {self.unsupported}"
-
 
 def _local(name: str, source: str, family: str, model_type: str, prompt: str, yes: AnswerToken, no: AnswerToken,
            dtype: str) -> PaperReranker:

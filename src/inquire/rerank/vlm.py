@@ -92,7 +92,7 @@ class VlmScorer(CachedScorer):
     This is inquire's own protocol: the family's prompt (:mod:`inquire.rerank.prompts`), every
     single-token spelling of each answer, the full softmax of one forward pass.
     :class:`inquire.rerank.paper.PaperVlmScorer` keeps the batching and replaces the protocol
-    (``prompt``, ``_answer_ids``, ``_read``) with the official one.
+    (``template`` without the chat template, ``_answer_ids``, ``_read``) with the official one.
     """
 
     def __init__(
