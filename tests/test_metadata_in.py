@@ -165,6 +165,15 @@ def test_a_name_in_two_folders_or_two_rows_for_one_photo_are_refused(photos, ope
     assert not (tmp_path / "a" / "img_emb").exists()  # refused before anything was written
 
 
+def test_a_sidecar_that_only_names_photos_is_joined(photos, open_clip_spec, tmp_path):
+    names = tmp_path / "names.csv"
+    names.write_text("file_name\nsite_b/tamandua.jpg\ngone.jpg\n")
+    manifest = _embed(photos, open_clip_spec, tmp_path / "out", metadata=names)
+    report = manifest["metadata"]["sidecar"]
+    assert (report["matched"], report["n_unmatched_rows"], report["n_images_without_row"]) == (1, 1, 6)
+    assert manifest["n_rows"] == 7 and _rows(tmp_path / "out")["site_b/IMG_0001.JPG"]["latitude"] == 0.5  # EXIF
+
+
 def test_parquet_sidecar_with_typed_columns_and_its_own_key(photos, open_clip_spec, tmp_path):
     import datetime as dt
 

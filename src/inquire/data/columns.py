@@ -248,7 +248,9 @@ def merge(tiers: Sequence[Tier], lead: str | None = None) -> tuple[pa.Table, dic
     types = output_types([t.table.schema for t in ordered])
     first = list(ordered[0].table.column_names) if lead is not None and ordered[0].name == lead else []
     names = list(dict.fromkeys([*first, *(c for c in COLUMNS if c in types), *types]))
-    n = tiers[0].table.num_rows
+    # a tier without columns (a sidecar that only names photos) adds nothing, and Arrow does not
+    # keep a column-less table's row count through take(): the rows are counted where there are columns
+    n = next((t.table.num_rows for t in tiers if t.table.num_columns), 0)
     columns: dict[str, pa.Array] = {}
     stats: dict[str, dict] = {}
     for name in names:
