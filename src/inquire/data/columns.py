@@ -265,7 +265,7 @@ def merge(tiers: Sequence[Tier], lead: str | None = None) -> tuple[pa.Table, dic
             merged = pc.if_else(pa.array(winner == i), arrays[i], merged)
         columns[name] = merged
         stats[name] = _stats(name, having, arrays, valid, winner)
-    return pa.table(columns) if columns else pa.table({}).slice(0, 0), stats
+    return pa.table(columns), stats
 
 
 def _complete_dates(arrays: list[pa.Array], valid: np.ndarray, winner: np.ndarray) -> np.ndarray:

@@ -164,22 +164,16 @@ def read_embeddings(files: ShardFiles) -> np.ndarray:
     return np.load(files.emb, mmap_mode="r")
 
 
-def recover(out: Path) -> list[int]:
-    """Finish the commits a kill interrupted between renames; delete every other temporary file.
-
-    Returns the shards whose commit was finished.
-    """
-    finished = []
+def recover(out: Path) -> None:
+    """Finish the commits a kill interrupted between renames; delete every other temporary file."""
     for index in sorted({_number(p) for sub in (EMB_DIR, META_DIR, ITEMS_DIR)
                          for p in (out / sub).glob(f"*{TMP_SUFFIX}") if _number(p) is not None}):
         files = ShardFiles(out, index)
         if read_shard(files, candidate=True) is not None:
             _rename_all(files)
-            finished.append(index)
     for sub in (EMB_DIR, META_DIR, ITEMS_DIR):
         for leftover in (out / sub).glob(f"*{TMP_SUFFIX}"):
             leftover.unlink()
-    return finished
 
 
 _NUMBER = re.compile(r"^(?:img_emb|metadata|items)_(\d+)\.(?:npy|parquet)(?:\.tmp)?$")

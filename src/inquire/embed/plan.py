@@ -49,7 +49,6 @@ class Kept:
 
 @dataclass
 class Plan:
-    n_base: int
     n_shards: int
     #: base shards that lose or re-stamp items → what they keep
     rewrite: dict[int, list[Kept]] = field(default_factory=dict)
@@ -87,7 +86,7 @@ def make_plan(
     counts = Counter(unchanged=0, touched=0, changed=0, removed=0, new=0, damaged_shards=0)
     base = {k: stored.get(k) for k in range(n_base)}
     digests = _digests(src, _to_hash(base, position, stamps))
-    plan = Plan(n_base, n_base)
+    plan = Plan(n_base)
     claimed: set[int] = set()
     changed: set[int] = set()
     for k, shard in base.items():
