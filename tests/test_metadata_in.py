@@ -143,6 +143,8 @@ def test_long_unmatched_lists_go_to_a_file_beside_the_manifest(photos, open_clip
     assert [r["key"] for r in rows if r["side"] == "image without row"] == [
         "site_a/IMG_0002.JPG", "site_b/bad_date", "site_b/hermit.png", "site_b/unset_clock"]
     assert [(r["row"], r["key"]) for r in rows if r["side"] == "table row without image"] == [("4", "gone/IMG_9999.JPG")]
+    assert "sidecar" not in _embed(photos, open_clip_spec, out)["metadata"]  # the table dropped: so are its lists
+    assert not (out / report["complete_lists"]).exists()
 
 
 def test_a_name_in_two_folders_or_two_rows_for_one_photo_are_refused(photos, open_clip_spec, tmp_path):

@@ -170,11 +170,14 @@ def _match(sidecar: Sidecar, image_paths: list[str]) -> tuple[np.ndarray, int, i
     return where, by_path, by_name
 
 
-def write_unmatched(out: Path, report: dict, lists: dict) -> None:
+def write_unmatched(out: Path, report: dict | None, lists: dict | None) -> None:
     """``out/UNMATCHED_FILE`` with every unmatched row and image when the manifest lists only the
-    first ones (``report`` then names the file); else any such file of an earlier run is removed."""
+    first ones (``report`` then names the file); else (or without a sidecar: both None) any such
+    file of an earlier run is removed."""
     path = out / UNMATCHED_FILE
-    if report["n_unmatched_rows"] <= LISTED and report["n_images_without_row"] <= LISTED:
+    if report is None or lists is None or (
+        report["n_unmatched_rows"] <= LISTED and report["n_images_without_row"] <= LISTED
+    ):
         path.unlink(missing_ok=True)
         return
     with open(path, "w", newline="", encoding="utf-8") as f:

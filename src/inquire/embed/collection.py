@@ -169,8 +169,7 @@ def embed_collection(
         if plan.todo:
             manifest, embedded = _embed(job, manifest, plan, settings)
         records = _records(out, plan, stored, manifest["model"]["dim"])
-        if job.unmatched is not None:
-            write_unmatched(out, job.metadata["sidecar"], job.unmatched)
+        write_unmatched(out, job.metadata.get("sidecar"), job.unmatched)
         run = _run_record(plan, rewritten, embedded, time.perf_counter() - started, settings)
         manifest = mf.finalize(manifest, src, records, run, job.metadata)
         write_json_atomic(out / mf.MANIFEST, manifest)
