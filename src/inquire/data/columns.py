@@ -20,7 +20,7 @@ import datetime as dt
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,12 @@ DARWIN_CORE: dict[str, str] = {
 
 #: several values of one image (a camera-trap photo of two species) are joined with this
 JOINER = " | "
+
+
+def joined(values: Iterable[Any]) -> str | None:
+    """The distinct non-empty ``values`` as text, in their order, joined with :data:`JOINER`; None if none."""
+    distinct = list(dict.fromkeys(str(v).strip() for v in values if v is not None and str(v).strip()))
+    return JOINER.join(distinct) if distinct else None
 
 
 class BadValue(ValueError):

@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from ...errors import InquireError
-from ..columns import JOINER, BadValue, Parsed, normalize_date, parse_column
+from ..columns import BadValue, Parsed, joined, normalize_date, parse_column
 from ..decode import Payload, Unavailable
 from ..image_files import image_path_of
 from ..tables import column_values, read_table
@@ -247,14 +247,9 @@ def _observed(observations: pa.Table | None, media_ids: list[str], deployment_id
     names, types = [], []
     for hits in found:
         hits.sort(key=lambda h: h[0])
-        names.append(_joined(h[2] for h in hits))
-        types.append(_joined(h[1] for h in hits))
+        names.append(joined(h[2] for h in hits))
+        types.append(joined(h[1] for h in hits))
     return names, types
-
-
-def _joined(values) -> str | None:
-    distinct = list(dict.fromkeys(str(v).strip() for v in values if v is not None and str(v).strip()))
-    return JOINER.join(distinct) if distinct else None
 
 
 def _package_rights(package: dict) -> tuple[str | None, str | None]:
@@ -264,6 +259,6 @@ def _package_rights(package: dict) -> tuple[str | None, str | None]:
          if isinstance(lic, dict) and lic.get("scope") == "media" and (lic.get("name") or lic.get("path") or lic.get("title"))),
         None,
     )
-    holders = _joined(c.get("title") for c in package.get("contributors") or []
-                      if isinstance(c, dict) and c.get("role") == "rightsHolder")
+    holders = joined(c.get("title") for c in package.get("contributors") or []
+                     if isinstance(c, dict) and c.get("role") == "rightsHolder")
     return license_, holders
