@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
@@ -150,14 +151,19 @@ def _to_hash(base: dict[int, StoredShard | None], position: dict[str, int], stam
 
 
 def _digests(src: ImageSource, positions: list[int]) -> dict[int, bytes | None]:
-    def one(p: int) -> bytes | None:
-        digest = payload_sha256(next(iter(src.payloads_of([p]))))
-        return None if digest is None else bytes.fromhex(digest)
+    """The items' digests, each thread reading one stretch of them in source order (a table
+    source then reads each row group once, not once per image)."""
+
+    def stretch(part: list[int]) -> list[bytes | None]:
+        return [None if (d := payload_sha256(payload)) is None else bytes.fromhex(d) for payload in src.payloads_of(part)]
 
     if not positions:
         return {}
+    positions = sorted(positions)
+    step = -(-len(positions) // HASH_THREADS)
+    parts = [positions[i : i + step] for i in range(0, len(positions), step)]
     with ThreadPoolExecutor(HASH_THREADS) as pool:
-        return dict(zip(positions, pool.map(one, positions)))
+        return dict(zip(positions, chain.from_iterable(pool.map(stretch, parts))))
 
 
 def _holds(shard: StoredShard | None, block: np.ndarray, paths: list, stamps: np.ndarray) -> bool:
