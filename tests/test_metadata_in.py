@@ -176,6 +176,17 @@ def test_a_sidecar_that_only_names_photos_is_joined(photos, open_clip_spec, tmp_
     assert manifest["n_rows"] == 7 and _rows(tmp_path / "out")["site_b/IMG_0001.JPG"]["latitude"] == 0.5  # EXIF
 
 
+def test_another_metadata_key_on_the_same_table_joins_it_again(photos, open_clip_spec, tmp_path):
+    table = tmp_path / "two_keys.csv"
+    table.write_text("file_name,photo,scientificName\nsite_b/tamandua.jpg,site_b/hermit.png,Coenobita clypeatus\n")
+    _embed(photos, open_clip_spec, tmp_path / "out", metadata=table)
+    assert _rows(tmp_path / "out")["site_b/tamandua"]["scientific_name"] == "Coenobita clypeatus"
+    manifest = _embed(photos, open_clip_spec, tmp_path / "out", metadata=table, metadata_key="photo")
+    rows = _rows(tmp_path / "out")
+    assert rows["site_b/hermit.png"]["scientific_name"] == "Coenobita clypeatus"
+    assert rows["site_b/tamandua"]["scientific_name"] is None and manifest["metadata"]["sidecar"]["key_column"] == "photo"
+
+
 def test_parquet_sidecar_with_typed_columns_and_its_own_key(photos, open_clip_spec, tmp_path):
     import datetime as dt
 

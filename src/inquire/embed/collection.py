@@ -185,7 +185,7 @@ def _job(src: ImageSource, model: str | Any, spec: str, identity: str, precision
         sidecar = read_sidecar(metadata, metadata_key)
         sidecar_tier, report, unmatched = sidecar.align(src.table.column(IMAGE_PATH).to_pylist())
         section["sidecar"] = report
-        digest.update(sidecar.sha256.encode())
+        digest.update(f"{sidecar.sha256}:{sidecar.key_column}".encode())  # the table and how it was joined
     else:
         section["precedence"] = section["precedence"][1:]
     if src.unreadable_examples:
