@@ -143,6 +143,8 @@ def test_long_unmatched_lists_go_to_a_file_beside_the_manifest(photos, open_clip
     assert [r["key"] for r in rows if r["side"] == "image without row"] == [
         "site_a/IMG_0002.JPG", "site_b/bad_date", "site_b/hermit.png", "site_b/unset_clock"]
     assert [(r["row"], r["key"]) for r in rows if r["side"] == "table row without image"] == [("4", "gone/IMG_9999.JPG")]
+    assert "sidecar" not in _embed(photos, open_clip_spec, out)["metadata"]  # the table dropped: so are its lists
+    assert not (out / report["complete_lists"]).exists()
 
 
 def test_a_name_in_two_folders_or_two_rows_for_one_photo_are_refused(photos, open_clip_spec, tmp_path):
@@ -163,6 +165,26 @@ def test_a_name_in_two_folders_or_two_rows_for_one_photo_are_refused(photos, ope
     with pytest.raises(InquireError, match="'eventDate' and 'date' both give 'date'"):
         _embed(photos, open_clip_spec, tmp_path / "d", metadata=both)
     assert not (tmp_path / "a" / "img_emb").exists()  # refused before anything was written
+
+
+def test_a_sidecar_that_only_names_photos_is_joined(photos, open_clip_spec, tmp_path):
+    names = tmp_path / "names.csv"
+    names.write_text("file_name\nsite_b/tamandua.jpg\ngone.jpg\n")
+    manifest = _embed(photos, open_clip_spec, tmp_path / "out", metadata=names)
+    report = manifest["metadata"]["sidecar"]
+    assert (report["matched"], report["n_unmatched_rows"], report["n_images_without_row"]) == (1, 1, 6)
+    assert manifest["n_rows"] == 7 and _rows(tmp_path / "out")["site_b/IMG_0001.JPG"]["latitude"] == 0.5  # EXIF
+
+
+def test_another_metadata_key_on_the_same_table_joins_it_again(photos, open_clip_spec, tmp_path):
+    table = tmp_path / "two_keys.csv"
+    table.write_text("file_name,photo,scientificName\nsite_b/tamandua.jpg,site_b/hermit.png,Coenobita clypeatus\n")
+    _embed(photos, open_clip_spec, tmp_path / "out", metadata=table)
+    assert _rows(tmp_path / "out")["site_b/tamandua"]["scientific_name"] == "Coenobita clypeatus"
+    manifest = _embed(photos, open_clip_spec, tmp_path / "out", metadata=table, metadata_key="photo")
+    rows = _rows(tmp_path / "out")
+    assert rows["site_b/hermit.png"]["scientific_name"] == "Coenobita clypeatus"
+    assert rows["site_b/tamandua"]["scientific_name"] is None and manifest["metadata"]["sidecar"]["key_column"] == "photo"
 
 
 def test_parquet_sidecar_with_typed_columns_and_its_own_key(photos, open_clip_spec, tmp_path):

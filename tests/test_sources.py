@@ -243,6 +243,16 @@ def test_table_source_row_groups_image_path_column_and_nulls(tmp_path):
     assert payloads[:4] == [jpeg] * 4 and isinstance(payloads[4], Unavailable)
 
 
+def test_table_source_of_images_alone(tmp_path):
+    rng = np.random.default_rng(1)
+    jpegs = [builders.generated_jpeg(rng, (20, 20)) for _ in range(5)]
+    pq.write_table(pa.table({"image": jpegs[:3]}), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"image": jpegs[3:]}), tmp_path / "b.parquet")
+    src = open_source(tmp_path)
+    assert len(src) == 5 and src.table.column("image_path").to_pylist() == ["a/0", "a/1", "a/2", "b/0", "b/1"]
+    assert list(src.payloads(2, 4)) == jpegs[2:4]
+
+
 def test_table_source_image_column_errors(tmp_path):
     pq.write_table(pa.table({"a": [b"x"], "b": [b"y"]}), tmp_path / "two.parquet")
     with pytest.raises(InquireError, match="--image-column"):

@@ -118,7 +118,7 @@ def embed(
     last = runs[-1] if runs else None
     console.print(
         f"{manifest['n_rows']:,} embeddings ({manifest['model']['dim']}-d float16, made at "
-        f"{manifest['model'].get('precision', 'an unrecorded')} precision) of {manifest['n_items']:,} items "
+        f"{manifest['model']['precision']} precision) of {manifest['n_items']:,} items "
         f"in {manifest['n_shards']} shard(s) at {out}/"
     )
     if len(runs) == runs_before:

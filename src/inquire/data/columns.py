@@ -20,7 +20,7 @@ import datetime as dt
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,12 @@ DARWIN_CORE: dict[str, str] = {
 
 #: several values of one image (a camera-trap photo of two species) are joined with this
 JOINER = " | "
+
+
+def joined(values: Iterable[Any]) -> str | None:
+    """The distinct non-empty ``values`` as text, in their order, joined with :data:`JOINER`; None if none."""
+    distinct = list(dict.fromkeys(str(v).strip() for v in values if v is not None and str(v).strip()))
+    return JOINER.join(distinct) if distinct else None
 
 
 class BadValue(ValueError):
@@ -248,7 +254,9 @@ def merge(tiers: Sequence[Tier], lead: str | None = None) -> tuple[pa.Table, dic
     types = output_types([t.table.schema for t in ordered])
     first = list(ordered[0].table.column_names) if lead is not None and ordered[0].name == lead else []
     names = list(dict.fromkeys([*first, *(c for c in COLUMNS if c in types), *types]))
-    n = tiers[0].table.num_rows
+    # a tier without columns (a sidecar that only names photos) adds nothing, and Arrow does not
+    # keep a column-less table's row count through take(): the rows are counted where there are columns
+    n = next((t.table.num_rows for t in tiers if t.table.num_columns), 0)
     columns: dict[str, pa.Array] = {}
     stats: dict[str, dict] = {}
     for name in names:
@@ -263,7 +271,7 @@ def merge(tiers: Sequence[Tier], lead: str | None = None) -> tuple[pa.Table, dic
             merged = pc.if_else(pa.array(winner == i), arrays[i], merged)
         columns[name] = merged
         stats[name] = _stats(name, having, arrays, valid, winner)
-    return pa.table(columns) if columns else pa.table({}).slice(0, 0), stats
+    return pa.table(columns), stats
 
 
 def _complete_dates(arrays: list[pa.Array], valid: np.ndarray, winner: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..provenance import file_sha256
 from .exif import read_exif
 
 #: Pillow's own decompression-bomb limit (about 179 megapixels): a larger image is refused.
@@ -90,8 +91,7 @@ def payload_sha256(payload: Payload) -> str | None:
             return hashlib.sha256(payload.read()).hexdigest()
         if isinstance(payload, (bytes, bytearray, memoryview)):
             return hashlib.sha256(payload).hexdigest()
-        with open(payload, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
+        return file_sha256(payload)
     except OSError:
         return None
 

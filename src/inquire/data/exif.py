@@ -23,8 +23,6 @@ EXIF_COLUMNS = ("date", "latitude", "longitude", "altitude", "camera_make", "cam
 _MAKE, _MODEL = 0x010F, 0x0110
 _DATETIME_ORIGINAL, _OFFSET_TIME_ORIGINAL = 0x9003, 0x9011
 _LAT_REF, _LAT, _LON_REF, _LON, _ALT_REF, _ALT = 1, 2, 3, 4, 5, 6
-#: what cameras write when their clock was never set: unknown, not unreadable
-_UNSET_DATES = {"0000:00:00 00:00:00", "    :  :     :  :  "}
 
 
 def read_exif(image: Image.Image) -> tuple[dict[str, Any], dict[str, str]]:
@@ -80,7 +78,8 @@ def _text(value: Any) -> str | None:
 
 def _date(ifd: dict) -> str | None:
     raw = _text(ifd.get(_DATETIME_ORIGINAL))
-    if raw is None or raw in _UNSET_DATES or raw.replace(":", "").replace(" ", "").strip("0") == "":
+    # a camera whose clock was never set writes zeros or blanks: unknown, not unreadable
+    if raw is None or raw.replace(":", "").replace(" ", "").strip("0") == "":
         return None
     offset = _text(ifd.get(_OFFSET_TIME_ORIGINAL))
     return normalize_date(raw + (offset or ""))

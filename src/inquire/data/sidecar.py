@@ -15,7 +15,6 @@ no photo and photos without a row are counted and listed in the manifest (the fi
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 from collections import defaultdict
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import InquireError
+from ..provenance import file_sha256
 from .columns import COLUMNS, DARWIN_CORE, Tier, parse_column
 from .image_files import image_path_of
 from .tables import read_table
@@ -117,7 +117,7 @@ def read_sidecar(path: str | Path, key: str | None = None) -> Sidecar:
             unreadable[target] = parsed.unreadable
             examples[target] = [{**e, "column": name} for e in parsed.examples]
     keys = [None if v is None else _normalize_key(str(v)) for v in table.column(key_column).to_pylist()]
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = file_sha256(path)
     return Sidecar(path, key_column, keys, Tier(TIER, pa.table(columns), unreadable), examples, digest)
 
 
@@ -170,11 +170,14 @@ def _match(sidecar: Sidecar, image_paths: list[str]) -> tuple[np.ndarray, int, i
     return where, by_path, by_name
 
 
-def write_unmatched(out: Path, report: dict, lists: dict) -> None:
+def write_unmatched(out: Path, report: dict | None, lists: dict | None) -> None:
     """``out/UNMATCHED_FILE`` with every unmatched row and image when the manifest lists only the
-    first ones (``report`` then names the file); else any such file of an earlier run is removed."""
+    first ones (``report`` then names the file); else (or without a sidecar: both None) any such
+    file of an earlier run is removed."""
     path = out / UNMATCHED_FILE
-    if report["n_unmatched_rows"] <= LISTED and report["n_images_without_row"] <= LISTED:
+    if report is None or lists is None or (
+        report["n_unmatched_rows"] <= LISTED and report["n_images_without_row"] <= LISTED
+    ):
         path.unlink(missing_ok=True)
         return
     with open(path, "w", newline="", encoding="utf-8") as f:

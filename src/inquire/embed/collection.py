@@ -169,8 +169,7 @@ def embed_collection(
         if plan.todo:
             manifest, embedded = _embed(job, manifest, plan, settings)
         records = _records(out, plan, stored, manifest["model"]["dim"])
-        if job.unmatched is not None:
-            write_unmatched(out, job.metadata["sidecar"], job.unmatched)
+        write_unmatched(out, job.metadata.get("sidecar"), job.unmatched)
         run = _run_record(plan, rewritten, embedded, time.perf_counter() - started, settings)
         manifest = mf.finalize(manifest, src, records, run, job.metadata)
         write_json_atomic(out / mf.MANIFEST, manifest)
@@ -186,7 +185,7 @@ def _job(src: ImageSource, model: str | Any, spec: str, identity: str, precision
         sidecar = read_sidecar(metadata, metadata_key)
         sidecar_tier, report, unmatched = sidecar.align(src.table.column(IMAGE_PATH).to_pylist())
         section["sidecar"] = report
-        digest.update(sidecar.sha256.encode())
+        digest.update(f"{sidecar.sha256}:{sidecar.key_column}".encode())  # the table and how it was joined
     else:
         section["precedence"] = section["precedence"][1:]
     if src.unreadable_examples:

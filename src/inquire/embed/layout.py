@@ -20,7 +20,6 @@ old version or its new one, never a mix, and one that fails its checks is simply
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -34,6 +33,7 @@ import pyarrow.parquet as pq
 from ..data.embedding_folder import ITEMS_DIR, SHARD_KEY
 from ..data.exif import EXIF_COLUMNS
 from ..data.columns import COLUMNS
+from ..provenance import file_sha256
 
 EMB_DIR = "img_emb"
 META_DIR = "metadata"
@@ -107,7 +107,7 @@ def write_shard(
         pq.write_table(items.cast(ITEMS_SCHEMA), f)
         _sync(f)
     record = {"shard": files.index, "items": items.num_rows, "rows": metadata.num_rows, **record,
-              "items_sha256": _sha256(items_tmp)}
+              "items_sha256": file_sha256(items_tmp)}
     schema_meta = dict(metadata.schema.metadata or {})
     schema_meta[SHARD_KEY] = json.dumps(record, ensure_ascii=False).encode()
     with open(emb_tmp, "wb") as f:
@@ -140,7 +140,7 @@ def read_shard(files: ShardFiles, dim: int | None = None, *, candidate: bool = F
         footer = pq.read_metadata(meta_file)
         record, rows = json.loads((footer.metadata or {}).get(SHARD_KEY, b"null")), footer.num_rows
         emb = np.load(emb_file, mmap_mode="r")
-        if not isinstance(record, dict) or record.get("items_sha256") != _sha256(items_file):
+        if not isinstance(record, dict) or record.get("items_sha256") != file_sha256(items_file):
             return None
         items = pq.read_table(items_file)
     except (OSError, ValueError, pa.ArrowException):
@@ -164,22 +164,16 @@ def read_embeddings(files: ShardFiles) -> np.ndarray:
     return np.load(files.emb, mmap_mode="r")
 
 
-def recover(out: Path) -> list[int]:
-    """Finish the commits a kill interrupted between renames; delete every other temporary file.
-
-    Returns the shards whose commit was finished.
-    """
-    finished = []
+def recover(out: Path) -> None:
+    """Finish the commits a kill interrupted between renames; delete every other temporary file."""
     for index in sorted({_number(p) for sub in (EMB_DIR, META_DIR, ITEMS_DIR)
                          for p in (out / sub).glob(f"*{TMP_SUFFIX}") if _number(p) is not None}):
         files = ShardFiles(out, index)
         if read_shard(files, candidate=True) is not None:
             _rename_all(files)
-            finished.append(index)
     for sub in (EMB_DIR, META_DIR, ITEMS_DIR):
         for leftover in (out / sub).glob(f"*{TMP_SUFFIX}"):
             leftover.unlink()
-    return finished
 
 
 _NUMBER = re.compile(r"^(?:img_emb|metadata|items)_(\d+)\.(?:npy|parquet)(?:\.tmp)?$")
@@ -215,11 +209,6 @@ def write_json_atomic(path: Path, data: dict) -> None:
         _sync(f)
     os.replace(tmp_path, path)
     _sync_dir(path.parent)
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _sync(f) -> None:

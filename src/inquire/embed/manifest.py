@@ -55,10 +55,7 @@ def read_manifest(out: Path) -> dict | None:
 
 
 def check_compatible(manifest: dict, config: dict, out: Path) -> None:
-    """Refuse to resume into a folder of another model, precision, source or shard size, saying which differs.
-
-    A folder written before inquire recorded the precision is resumed at the precision asked for.
-    """
+    """Refuse to resume into a folder of another model, precision, source or shard size, saying which differs."""
     model, source = manifest.get("model", {}), manifest.get("source", {})
     what = ""
     if model.get("identity") != config["model"]["identity"]:
@@ -66,8 +63,8 @@ def check_compatible(manifest: dict, config: dict, out: Path) -> None:
             f"the model {model.get('spec')} (identity {model.get('identity')}), "
             f"not {config['model']['spec']} (identity {config['model']['identity']})"
         )
-    elif model.get("precision", config["model"]["precision"]) != config["model"]["precision"]:
-        what = f"{model['precision']} precision, not {config['model']['precision']} (--precision)"
+    elif model.get("precision") != config["model"]["precision"]:
+        what = f"{model.get('precision')} precision, not {config['model']['precision']} (--precision)"
     elif (source.get("kind"), source.get("root")) != (config["source"]["kind"], config["source"]["root"]):
         what = (
             f"another source: {source.get('kind')} at {source.get('root')} with {source.get('n_items')} items, "

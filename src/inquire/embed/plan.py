@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
@@ -49,7 +50,6 @@ class Kept:
 
 @dataclass
 class Plan:
-    n_base: int
     n_shards: int
     #: base shards that lose or re-stamp items → what they keep
     rewrite: dict[int, list[Kept]] = field(default_factory=dict)
@@ -87,7 +87,7 @@ def make_plan(
     counts = Counter(unchanged=0, touched=0, changed=0, removed=0, new=0, damaged_shards=0)
     base = {k: stored.get(k) for k in range(n_base)}
     digests = _digests(src, _to_hash(base, position, stamps))
-    plan = Plan(n_base, n_base)
+    plan = Plan(n_base)
     claimed: set[int] = set()
     changed: set[int] = set()
     for k, shard in base.items():
@@ -151,14 +151,19 @@ def _to_hash(base: dict[int, StoredShard | None], position: dict[str, int], stam
 
 
 def _digests(src: ImageSource, positions: list[int]) -> dict[int, bytes | None]:
-    def one(p: int) -> bytes | None:
-        digest = payload_sha256(next(iter(src.payloads_of([p]))))
-        return None if digest is None else bytes.fromhex(digest)
+    """The items' digests, each thread reading one stretch of them in source order (a table
+    source then reads each row group once, not once per image)."""
+
+    def stretch(part: list[int]) -> list[bytes | None]:
+        return [None if (d := payload_sha256(payload)) is None else bytes.fromhex(d) for payload in src.payloads_of(part)]
 
     if not positions:
         return {}
+    positions = sorted(positions)
+    step = -(-len(positions) // HASH_THREADS)
+    parts = [positions[i : i + step] for i in range(0, len(positions), step)]
     with ThreadPoolExecutor(HASH_THREADS) as pool:
-        return dict(zip(positions, pool.map(one, positions)))
+        return dict(zip(positions, chain.from_iterable(pool.map(stretch, parts))))
 
 
 def _holds(shard: StoredShard | None, block: np.ndarray, paths: list, stamps: np.ndarray) -> bool:

@@ -69,7 +69,7 @@ class ShardComposer:
             tiers.insert(0, self.sidecar.take(rows))
         merged, stats = merge(tiers, lead=self.source.kind)
         paths = self.source.table.column(IMAGE_PATH).take(pa.array(rows))
-        metadata = merged.add_column(0, IMAGE_PATH, paths) if merged.num_columns else pa.table({IMAGE_PATH: paths})
+        metadata = merged.add_column(0, IMAGE_PATH, paths)  # the EXIF tier always gives columns
         record = {
             "skipped": [
                 {"image_path": self.source.image_path(e.position), "file": self.source.location(e.position),

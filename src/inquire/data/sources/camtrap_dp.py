@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from ...errors import InquireError
-from ..columns import JOINER, BadValue, Parsed, normalize_date, parse_column
+from ..columns import BadValue, Parsed, joined, normalize_date, parse_column
 from ..decode import Payload, Unavailable
 from ..image_files import image_path_of
 from ..tables import column_values, read_table
@@ -219,7 +219,7 @@ def _observed(observations: pa.Table | None, media_ids: list[str], deployment_id
               stamps: list[Any]) -> tuple[list[str | None], list[str | None]]:
     """Per media: its observations' distinct scientific names and observation types, joined."""
     n = len(media_ids)
-    found: list[list[tuple[int, str, str | None]]] = [[] for _ in range(n)]
+    found: list[list[tuple[str | None, str | None]]] = [[] for _ in range(n)]  # (type, name), in observation order
     if observations is not None:
         by_media = {m: i for i, m in enumerate(media_ids)}
         by_deployment: dict[str | None, list[tuple[dt.datetime, int]]] = {}
@@ -229,12 +229,12 @@ def _observed(observations: pa.Table | None, media_ids: list[str], deployment_id
                 by_deployment.setdefault(d, []).append((instant, i))
         for group in by_deployment.values():
             group.sort()
-        for k, obs in enumerate(observations.to_pylist()):
+        for obs in observations.to_pylist():
             seen = (obs.get("observationType"), obs.get("scientificName"))
             if str(obs.get("observationLevel") or "media") == "media":
                 i = by_media.get(str(obs.get("mediaID")))
                 if i is not None:
-                    found[i].append((k, *seen))
+                    found[i].append(seen)
                 continue
             start, end = _instant(obs.get("eventStart")), _instant(obs.get("eventEnd"))
             group = by_deployment.get(str(obs.get("deploymentID")), [])
@@ -243,18 +243,12 @@ def _observed(observations: pa.Table | None, media_ids: list[str], deployment_id
             lo = bisect.bisect_left(group, (start, -1))
             hi = bisect.bisect_right(group, (end, n))
             for _, i in group[lo:hi]:
-                found[i].append((k, *seen))
+                found[i].append(seen)
     names, types = [], []
     for hits in found:
-        hits.sort(key=lambda h: h[0])
-        names.append(_joined(h[2] for h in hits))
-        types.append(_joined(h[1] for h in hits))
+        names.append(joined(h[1] for h in hits))
+        types.append(joined(h[0] for h in hits))
     return names, types
-
-
-def _joined(values) -> str | None:
-    distinct = list(dict.fromkeys(str(v).strip() for v in values if v is not None and str(v).strip()))
-    return JOINER.join(distinct) if distinct else None
 
 
 def _package_rights(package: dict) -> tuple[str | None, str | None]:
@@ -264,6 +258,6 @@ def _package_rights(package: dict) -> tuple[str | None, str | None]:
          if isinstance(lic, dict) and lic.get("scope") == "media" and (lic.get("name") or lic.get("path") or lic.get("title"))),
         None,
     )
-    holders = _joined(c.get("title") for c in package.get("contributors") or []
-                      if isinstance(c, dict) and c.get("role") == "rightsHolder")
+    holders = joined(c.get("title") for c in package.get("contributors") or []
+                     if isinstance(c, dict) and c.get("role") == "rightsHolder")
     return license_, holders

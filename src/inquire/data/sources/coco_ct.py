@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..columns import JOINER, parse_column
+from ..columns import joined, parse_column
 from ..image_files import image_path_of
 from .base import IMAGE_PATH, FilesUnderRoot, infer_column
 from .coco import annotations, categories_by_id, read_coco
@@ -74,17 +74,15 @@ class CocoCameraTrapsSource(FilesUnderRoot):
         return {"json": self.json_path.name, "n_without_annotation": self._n_unlabelled}
 
 
-def _category_names(data: dict[str, Any]) -> dict[Any, str]:
+def _category_names(data: dict[str, Any]) -> dict[Any, str | None]:
     """Image id → its annotations' distinct category names, in annotation order, joined."""
     categories = categories_by_id(data)
-    per_image: dict[Any, list[str]] = {}
+    per_image: dict[Any, list] = {}
     for ann in annotations(data):
         name = categories.get(ann.get("category_id"), {}).get("name")
         if name is not None:
-            seen = per_image.setdefault(ann["image_id"], [])
-            if str(name) not in seen:
-                seen.append(str(name))
-    return {image: JOINER.join(names) for image, names in per_image.items()}
+            per_image.setdefault(ann["image_id"], []).append(name)
+    return {image: joined(names) for image, names in per_image.items()}
 
 
 def _scalar(value: Any) -> Any:

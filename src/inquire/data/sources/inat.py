@@ -49,8 +49,7 @@ class INatSource(FilesUnderRoot):
         category_of: dict[Any, Any] = {}
         for ann in annotations(data):
             category_of.setdefault(ann["image_id"], ann.get("category_id"))
-        images = [{**im, "category_id": category_of.get(im["id"])} for im in data["images"]]
-        images.sort(key=lambda im: im["file_name"])
+        images = sorted(data["images"], key=lambda im: im["file_name"])
         self._files = pa.array([im["file_name"] for im in images], type=pa.string())
         columns: dict[str, pa.Array] = {
             IMAGE_PATH: pa.array(
@@ -60,7 +59,7 @@ class INatSource(FilesUnderRoot):
         }
         for field in IMAGE_FIELDS:
             columns[field] = infer_column([im.get(field) for im in images])
-        category_ids = [im.get("category_id") for im in images]
+        category_ids = [category_of.get(im["id"]) for im in images]
         columns["category_id"] = infer_column(category_ids)
         fields = list(dict.fromkeys(k for c in categories.values() for k in c if k != "id"))
         for field in fields:

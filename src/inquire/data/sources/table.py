@@ -62,7 +62,10 @@ class TableSource(ImageSource):
                 ],
                 type=pa.string(),
             )
-        self.table = meta.add_column(0, IMAGE_PATH, paths).combine_chunks()
+        if meta.num_columns:
+            self.table = meta.add_column(0, IMAGE_PATH, paths).combine_chunks()
+        else:  # images alone: Arrow keeps no row count for tables without columns, so start from the paths
+            self.table = pa.table({IMAGE_PATH: paths})
         self._row_groups = [_row_group_starts(f) for f in self._files]
 
     def payloads(self, start: int, stop: int) -> Iterator[Payload]:
