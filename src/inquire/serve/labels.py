@@ -170,16 +170,7 @@ class LabelStore:
 
     def consensus(self, query: str | None = None) -> list[Consensus]:
         """Per judged (query, image), in the order first judged: the consensus and who judged it which way."""
-        grouped: dict[tuple[str, str], list[Label]] = {}
-        for lab in self.labels(query):
-            grouped.setdefault((lab.query_text, lab.image_id), []).append(lab)
-        out = []
-        for (text, image_id), judged in grouped.items():
-            yes = tuple(sorted(lab.annotator for lab in judged if lab.relevant))
-            no = tuple(sorted(lab.annotator for lab in judged if not lab.relevant))
-            latest = max(judged, key=lambda lab: lab.updated_at)
-            out.append(Consensus(text, image_id, latest.image_path, majority(len(yes), len(no)), yes, no, latest.updated_at))
-        return out
+        return consensus_by_image(self.labels(query))
 
     def set_query_info(self, query: str, *, supercategory: str = "", category: str = "", iconic_group: str = "") -> QueryInfo:
         """Set the benchmark columns of a query (registering it if it has no labels yet)."""
@@ -198,12 +189,13 @@ class LabelStore:
         with self._read() as conn:
             return _select_queries(conn)
 
-    def snapshot(self) -> tuple[list[QueryInfo], list[Label]]:
-        """Every query and every judgement as of one moment (one read transaction), for a backup."""
+    def snapshot(self, query: str | None = None) -> tuple[list[QueryInfo], list[Label]]:
+        """Every query and every judgement (or one query's) as of one moment (one read transaction):
+        a backup, or an export whose files must agree while others keep labelling."""
         with self._read() as conn:
             conn.execute("BEGIN")
             try:
-                return _select_queries(conn), _select_labels(conn, None, None)
+                return _select_queries(conn), _select_labels(conn, None if query is None else _query_key(query), None)
             finally:
                 conn.execute("COMMIT")
 
@@ -272,6 +264,20 @@ class LabelStore:
         with self.db.transaction() as conn:
             _consensus_function(conn)
             yield conn
+
+
+def consensus_by_image(judged: Iterable[Label]) -> list[Consensus]:
+    """Judgements grouped per (query, image), in the order first met: the consensus and who judged it which way."""
+    grouped: dict[tuple[str, str], list[Label]] = {}
+    for lab in judged:
+        grouped.setdefault((lab.query_text, lab.image_id), []).append(lab)
+    out = []
+    for (text, image_id), labs in grouped.items():
+        yes = tuple(sorted(lab.annotator for lab in labs if lab.relevant))
+        no = tuple(sorted(lab.annotator for lab in labs if not lab.relevant))
+        latest = max(labs, key=lambda lab: lab.updated_at)
+        out.append(Consensus(text, image_id, latest.image_path, majority(len(yes), len(no)), yes, no, latest.updated_at))
+    return out
 
 
 def consensus_of(votes: Iterable[bool]) -> bool | None:
