@@ -113,7 +113,7 @@ class LabelStore:
         """Record (or change) ``annotator``'s judgement, committed with its audit entry before returning."""
         text, image_id, relevant = _query_key(query), str(image_id), bool(relevant)
         now = time.time()
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             _register(conn, text)
             before = _judgement(conn, text, image_id, annotator)
             if before is not None and before[0] == relevant:
@@ -131,7 +131,7 @@ class LabelStore:
     def delete(self, query: str, image_id: str, *, annotator: str) -> bool:
         """Withdraw ``annotator``'s judgement; True if there was one."""
         text, image_id = _query_key(query), str(image_id)
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             before = _judgement(conn, text, image_id, annotator)
             if before is None:
                 return False
@@ -175,7 +175,7 @@ class LabelStore:
     def set_query_info(self, query: str, *, supercategory: str = "", category: str = "", iconic_group: str = "") -> QueryInfo:
         """Set the benchmark columns of a query (registering it if it has no labels yet)."""
         text = _query_key(query)
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO queries (query_text, supercategory, category, iconic_group) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (query_text) DO UPDATE SET supercategory = excluded.supercategory, "
@@ -209,7 +209,7 @@ class LabelStore:
         """
         result = Merge()
         now = time.time()
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             for info in sorted(queries, key=lambda q: q.query_id):
                 self._merge_query(conn, info, result)
             for lab in labels:
@@ -256,12 +256,6 @@ class LabelStore:
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         with self.db.connect() as conn:
-            _consensus_function(conn)
-            yield conn
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self.db.transaction() as conn:
             _consensus_function(conn)
             yield conn
 
