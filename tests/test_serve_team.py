@@ -417,6 +417,8 @@ def test_live_browser_signs_in_sees_others_judgements_and_labels(live, browser):
     context.close()
 
     viewer = browser.new_context(ignore_https_errors=True).new_page()
+    refused: list[str] = []
+    viewer.on("response", lambda r: refused.append(r.url) if r.status == 403 else None)
     viewer.goto(live.base + "/signin")
     viewer.fill("#token", live.tokens["vic"])
     viewer.click("#signin-form button")
@@ -425,6 +427,7 @@ def test_live_browser_signs_in_sees_others_judgements_and_labels(live, browser):
     viewer.click("#search-button")
     viewer.locator(".card").first.wait_for()
     assert viewer.locator(".label-buttons").first.is_hidden() and viewer.locator(".card .judgements").first.inner_text() != ""
+    assert refused == []  # the page asks a viewer for nothing a viewer may not have (query details are a labeler's)
     viewer.context.close()
     assert errors == []
 
