@@ -214,6 +214,10 @@ def test_single_user_mode_stays_until_the_first_account(engine, tmp_path):  # no
         assert c.get("/api/me").json() == {"name": "local", "role": "admin", "via": "single-user"}
         proxied = c.get("/api/me", headers={"X-Forwarded-For": "203.0.113.7"})
         assert proxied.status_code == 403 and "refuses requests forwarded by a proxy" in proxied.json()["error"]
+        # no sign-in and no CSRF token here, so the Origin check alone keeps another site's page from labelling in the user's name
+        forged = c.put("/api/labels", json={"query": "a crab", "row": 3, "relevant": True}, headers={"Origin": EVIL})
+        assert forged.status_code == 403 and "Cross-origin request refused" in forged.json()["error"]
+        assert c.put("/api/labels", json={"query": "a crab", "row": 3, "relevant": True}, headers={"Origin": "http://testserver"}).status_code == 200
         token = AccountStore(db).add("ana", "labeler")
         time.sleep(1.1)  # the server looks for a first account at most once a second
         assert c.get("/api/me").status_code == 401
