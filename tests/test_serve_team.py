@@ -214,6 +214,10 @@ def test_single_user_mode_stays_until_the_first_account(engine, tmp_path):  # no
         assert c.get("/api/me").json() == {"name": "local", "role": "admin", "via": "single-user"}
         proxied = c.get("/api/me", headers={"X-Forwarded-For": "203.0.113.7"})
         assert proxied.status_code == 403 and "refuses requests forwarded by a proxy" in proxied.json()["error"]
+        # no sign-in and no CSRF token here, so the Origin check alone keeps another site's page from labelling in the user's name
+        forged = c.put("/api/labels", json={"query": "a crab", "row": 3, "relevant": True}, headers={"Origin": EVIL})
+        assert forged.status_code == 403 and "Cross-origin request refused" in forged.json()["error"]
+        assert c.put("/api/labels", json={"query": "a crab", "row": 3, "relevant": True}, headers={"Origin": "http://testserver"}).status_code == 200
         token = AccountStore(db).add("ana", "labeler")
         time.sleep(1.1)  # the server looks for a first account at most once a second
         assert c.get("/api/me").status_code == 401
@@ -417,6 +421,8 @@ def test_live_browser_signs_in_sees_others_judgements_and_labels(live, browser):
     context.close()
 
     viewer = browser.new_context(ignore_https_errors=True).new_page()
+    refused: list[str] = []
+    viewer.on("response", lambda r: refused.append(r.url) if r.status == 403 else None)
     viewer.goto(live.base + "/signin")
     viewer.fill("#token", live.tokens["vic"])
     viewer.click("#signin-form button")
@@ -425,6 +431,7 @@ def test_live_browser_signs_in_sees_others_judgements_and_labels(live, browser):
     viewer.click("#search-button")
     viewer.locator(".card").first.wait_for()
     assert viewer.locator(".label-buttons").first.is_hidden() and viewer.locator(".card .judgements").first.inner_text() != ""
+    assert refused == []  # the page asks a viewer for nothing a viewer may not have (query details are a labeler's)
     viewer.context.close()
     assert errors == []
 

@@ -3,9 +3,12 @@ schema migration, export and import, accounts and sessions, the label-write rate
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
+import zipfile
 
+import pandas as pd
 import pytest
 from team_builders import V0_LABELS, V0_QUERY_INFO, build_v0_labels_db
 
@@ -13,6 +16,7 @@ from inquire.errors import InquireError
 from inquire.serve.accounts import AccountStore, digest
 from inquire.serve.audit import audit_csv, changes
 from inquire.serve.database import SCHEMA_VERSION
+from inquire.serve.export import benchmark_zip
 from inquire.serve.labels import LabelStore
 from inquire.serve.labels_file import export_labels, import_labels
 from inquire.serve.ratelimit import RateLimit
@@ -154,6 +158,32 @@ def test_import_merges_and_never_silently_overwrites_a_persons_label(store, tmp_
     imports = [c for c in changes(store.db) if c.action == "import"]
     assert [(c.actor, c.source, c.annotator, c.before, c.after) for c in imports] == [
         ("ana", "import:laptop.json", "cleo", None, True), ("ana", "import:laptop.json", "ben", False, True)]
+
+
+class _BusyTeam(LabelStore):
+    """A store whose colleague labels an image for a new query just before every read of the database."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.colleague, self.n = LabelStore(path), 0
+
+    def _read(self):
+        self.n += 1
+        self.colleague.set(f"a query labelled during the export {self.n}", f"img{self.n}", "p/x", True, annotator="ben")
+        return super()._read()
+
+
+def test_the_benchmark_export_is_one_moment_while_others_keep_labelling(tmp_path):
+    busy = _BusyTeam(tmp_path / "labels.sqlite")
+    _team(busy)
+    with zipfile.ZipFile(io.BytesIO(benchmark_zip(busy, "embeddings"))) as zf:  # was a KeyError: a query newer than the query list
+        queries, judgements = (pd.read_csv(io.BytesIO(zf.read(name))) for name in ("queries.csv", "judgements.csv"))
+        agreement = pd.read_csv(io.BytesIO(zf.read("agreement.csv")))
+        readme = zf.read("README.txt").decode()
+    assert set(queries.query_id) <= set(judgements.query_id) and judgements.query_id.notna().all()
+    n_queries = len({t for t in judgements.query_text})
+    assert len(agreement[agreement.scope == "query"]) == n_queries  # the same judgements in every file
+    assert f"all {len(judgements)} judgements" in readme
 
 
 def test_import_can_attribute_single_user_labels_to_a_person(tmp_path):

@@ -167,10 +167,11 @@ def serve(
         tiles=tiles, tiles_attribution=tiles_attribution, dataset=dataset,
     )
     store = AccountStore(config.labels_path())  # before the model loads: fail fast
-    accounts = [a for a in store.accounts() if a.active]
-    if not accounts and (config.public or store.exist()):
+    made = store.accounts()
+    accounts = [a for a in made if a.active]
+    if not accounts and (config.public or made):
         make = f"`inquire users add NAME --role admin {'--labels ' + str(labels) if labels else '--embeddings ' + str(embeddings)}`"
-        if store.exist():
+        if made:
             raise InquireError(f"Every account of the labels database {store.path} is revoked, so nobody could sign in: "
                                f"{make} makes a new one (it prints the token), then start the server again.")
         raise InquireError(

@@ -20,7 +20,6 @@ import numpy as np
 from ..errors import InquireError
 from .metadata import Coded, Flags, Metadata, Numbers
 
-OPERATORS = ("!=", "<=", ">=", "=", "<", ">")
 _CLAUSE = re.compile(r"^\s*(?P<column>[^=<>!]+?)\s*(?P<op>!=|<=|>=|=|<|>)\s*(?P<value>.*?)\s*$", re.S)
 _TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
 

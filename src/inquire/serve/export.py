@@ -24,7 +24,7 @@ import pandas as pd
 from ..agreement import NOT_RATED, agreement, majority
 from ..data.queries import QUERY_COLUMNS
 from .engine import SearchEngine
-from .labels import LabelStore
+from .labels import Label, LabelStore, QueryInfo, consensus_by_image
 from .schemas import ResultItem
 
 ANNOTATION_COLUMNS = ["query_id", "image_id", "image_path"]
@@ -57,22 +57,23 @@ def results_table(query: str, items: list[ResultItem]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def judgements_frame(labels: LabelStore, query: str | None = None) -> pd.DataFrame:
-    """Every judgement (or one query's), oldest first, with its annotator and the image's consensus (1, 0, empty: tied)."""
-    ids = {q.query_text: q.query_id for q in labels.queries()}
-    decided = {(c.query_text, c.image_id): c.relevant for c in labels.consensus(query)}
+def judgements_frame(queries: list[QueryInfo], judged: list[Label]) -> pd.DataFrame:
+    """The judgements of a :meth:`LabelStore.snapshot`, oldest first, with their annotator and the image's consensus (1, 0, empty: tied)."""
+    ids = {q.query_text: q.query_id for q in queries}
+    decided = {(c.query_text, c.image_id): c.relevant for c in consensus_by_image(judged)}
     rows = [
         (ids[lab.query_text], lab.query_text, lab.image_id, lab.image_path, lab.annotator, int(lab.relevant),
          dt.datetime.fromtimestamp(lab.updated_at, dt.UTC).isoformat(timespec="seconds"), decided[lab.query_text, lab.image_id])
-        for lab in labels.labels(query)
+        for lab in judged
     ]
     return pd.DataFrame(rows, columns=JUDGEMENT_COLUMNS).astype({"consensus": "boolean"}).astype({"consensus": "Int64"})
 
 
 def labels_csv(engine: SearchEngine, labels: LabelStore, query: str | None = None) -> str:
     """Every judgement (or one query's) with its query's benchmark columns and the image's metadata."""
-    frame = judgements_frame(labels, query)
-    info = pd.DataFrame([q.__dict__ for q in labels.queries()], columns=QUERY_COLUMNS).drop(columns="query_text")
+    queries, judged = labels.snapshot(query)
+    frame = judgements_frame(queries, judged)
+    info = pd.DataFrame([q.__dict__ for q in queries], columns=QUERY_COLUMNS).drop(columns="query_text")
     frame = frame.merge(info, on="query_id", how="left")
     found = engine.meta.rows_of(sorted(set(frame["image_id"])))
     frame["row"] = frame["image_id"].map(found).astype("Int64")
@@ -84,30 +85,31 @@ def labels_csv(engine: SearchEngine, labels: LabelStore, query: str | None = Non
     return pd.concat([frame[columns], meta], axis=1).to_csv(index=False)
 
 
-def benchmark_frames(labels: LabelStore) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The labelled set as (queries, annotations) frames in the published INQUIRE columns: the images whose consensus is relevant."""
-    queries = [q for q in labels.queries() if q.n_relevant > 0]
+def benchmark_frames(queries: list[QueryInfo], judged: list[Label]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The labelled set of a :meth:`LabelStore.snapshot` as (queries, annotations) frames in the published
+    INQUIRE columns: the images whose consensus is relevant."""
+    queries = [q for q in queries if q.n_relevant > 0]
     qframe = pd.DataFrame(
         [{c: getattr(q, c) for c in QUERY_COLUMNS} for q in queries], columns=QUERY_COLUMNS
     )
     ids = {q.query_text: q.query_id for q in queries}
     ann = [
         {"query_id": ids[c.query_text], "image_id": c.image_id, "image_path": c.image_path + ANNOTATION_EXTENSION}
-        for c in labels.consensus() if c.relevant and c.query_text in ids
+        for c in consensus_by_image(judged) if c.relevant and c.query_text in ids
     ]
     aframe = pd.DataFrame(ann, columns=ANNOTATION_COLUMNS).sort_values(["query_id", "image_path"], kind="stable")
     return qframe, aframe
 
 
-def agreement_frame(labels: LabelStore) -> pd.DataFrame:
-    """How far the judges agreed: one row per query, one overall (every judged query and image), one per pair of judges.
+def agreement_frame(queries: list[QueryInfo], judged: list[Label]) -> pd.DataFrame:
+    """How far the judges of a :meth:`LabelStore.snapshot` agreed: one row per query, one overall (every
+    judged query and image), one per pair of judges.
 
     ``statistic`` is cohen (two judges: over the images both judged) or fleiss (more: over the images
     judged at least twice), ``n_images`` what it rests on, ``kappa`` empty where undefined (every
     judgement in one class) or without a twice-judged image; ``n_judged`` images judged at all,
     ``n_tied`` images without a consensus (for a pair: the images the two judged differently).
     """
-    judged = labels.labels()
     names = sorted({lab.annotator for lab in judged})
     items: dict[tuple[str, str], int] = {}  # (query, image) -> row of the ratings matrix
     of_query: dict[str, list[int]] = {}
@@ -120,7 +122,7 @@ def agreement_frame(labels: LabelStore) -> pd.DataFrame:
     for lab in judged:
         ratings[items[lab.query_text, lab.image_id], column[lab.annotator]] = int(lab.relevant)
     rows = [_agreement_row("query", q.query_id, q.query_text, ratings[of_query[q.query_text]], names)
-            for q in labels.queries() if q.query_text in of_query]
+            for q in queries if q.query_text in of_query]
     rows.append(_agreement_row("overall", None, None, ratings, names))
     for a, b in itertools.combinations(range(len(names)), 2):
         both = (ratings[:, a] != NOT_RATED) & (ratings[:, b] != NOT_RATED)
@@ -142,10 +144,12 @@ def _agreement_row(scope: str, query_id: int | None, query_text: str | None, rat
 
 
 def benchmark_zip(labels: LabelStore, embeddings: str) -> bytes:
-    """A zip of the benchmark's CSV files (queries, annotations, judgements, agreement) and a README saying how to score a model on it."""
-    qframe, aframe = benchmark_frames(labels)
-    judgements = judgements_frame(labels)
-    agreed = agreement_frame(labels)
+    """A zip of the benchmark's CSV files (queries, annotations, judgements, agreement) and a README saying how to score
+    a model on it, all from one snapshot of the labels."""
+    snapshot = labels.snapshot()
+    qframe, aframe = benchmark_frames(*snapshot)
+    judgements = judgements_frame(*snapshot)
+    agreed = agreement_frame(*snapshot)
     overall = agreed[agreed.scope == "overall"].iloc[0]
     if overall.statistic == "none":
         summary = "Overall: no image was judged by two people yet, so agreement cannot be measured.\n"

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..errors import InquireError
 from .clauses import Clause, clause_mask
 from .clock import wanted_bits
-from .metadata import NO_DAY, Metadata
+from .metadata import NO_DAY, Coded, Metadata
 
 _EPOCH = dt.date(1970, 1, 1)
 MAX_WHERE = 20
@@ -230,31 +230,20 @@ def _site_mask(meta: Metadata, site: str) -> np.ndarray:
     """Rows whose location_id or location_name is ``site`` (case-blind)."""
     if not meta.sites:
         raise InquireError("This collection's metadata has no site columns (location_id, location_name); drop the site filter.")
-    hits = [hit for coded in meta.sites.values() if (hit := coded.match(site)) is not None]
-    if not hits:
-        close = _closest(site, [coded.close(site) for coded in meta.sites.values()])
-        hint = f" Close names: {', '.join(close)}." if close else ""
-        raise InquireError(f"No image in this collection was taken at the site {site!r} ({' or '.join(meta.sites)}).{hint}")
-    return np.logical_or.reduce(hits)
+    return _in_any(meta.sites, site, f"No image in this collection was taken at the site {site!r} ({' or '.join(meta.sites)}).")
 
 
 def _taxon_mask(meta: Metadata, taxon: str) -> np.ndarray:
     if not meta.taxonomy:
         raise InquireError("This collection's metadata has no taxonomy columns; drop the taxon filter.")
-    mask = np.zeros(meta.n_rows, dtype=bool)
-    found = False
-    for coded in meta.taxonomy.values():
-        hit = coded.match(taxon)
-        if hit is not None:
-            mask |= hit
-            found = True
-    if not found:
-        close = _closest(taxon, [coded.close(taxon) for coded in meta.taxonomy.values()])
-        hint = f" Close names: {', '.join(close)}." if close else ""
-        raise InquireError(f"No image in this collection has the taxon {taxon!r} at any level ({', '.join(meta.taxonomy)}).{hint}")
-    return mask
+    return _in_any(meta.taxonomy, taxon, f"No image in this collection has the taxon {taxon!r} at any level ({', '.join(meta.taxonomy)}).")
 
 
-def _closest(name: str, candidates: list[list[str]]) -> list[str]:
-    """The five names closest to ``name`` among several columns' close values, best first."""
-    return difflib.get_close_matches(name, list({v for close in candidates for v in close}), n=5, cutoff=0.6)
+def _in_any(columns: dict[str, Coded], name: str, not_found: str) -> np.ndarray:
+    """Rows where any of ``columns`` holds ``name`` (case-blind); else ``not_found``, with the closest names, as an error."""
+    hits = [hit for coded in columns.values() if (hit := coded.match(name)) is not None]
+    if not hits:
+        candidates = {v for coded in columns.values() for v in coded.close(name)}
+        close = difflib.get_close_matches(name, list(candidates), n=5, cutoff=0.6)  # the best five across the columns
+        raise InquireError(not_found + (f" Close names: {', '.join(close)}." if close else ""))
+    return np.logical_or.reduce(hits)

@@ -113,7 +113,7 @@ class LabelStore:
         """Record (or change) ``annotator``'s judgement, committed with its audit entry before returning."""
         text, image_id, relevant = _query_key(query), str(image_id), bool(relevant)
         now = time.time()
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             _register(conn, text)
             before = _judgement(conn, text, image_id, annotator)
             if before is not None and before[0] == relevant:
@@ -131,7 +131,7 @@ class LabelStore:
     def delete(self, query: str, image_id: str, *, annotator: str) -> bool:
         """Withdraw ``annotator``'s judgement; True if there was one."""
         text, image_id = _query_key(query), str(image_id)
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             before = _judgement(conn, text, image_id, annotator)
             if before is None:
                 return False
@@ -170,21 +170,12 @@ class LabelStore:
 
     def consensus(self, query: str | None = None) -> list[Consensus]:
         """Per judged (query, image), in the order first judged: the consensus and who judged it which way."""
-        grouped: dict[tuple[str, str], list[Label]] = {}
-        for lab in self.labels(query):
-            grouped.setdefault((lab.query_text, lab.image_id), []).append(lab)
-        out = []
-        for (text, image_id), judged in grouped.items():
-            yes = tuple(sorted(lab.annotator for lab in judged if lab.relevant))
-            no = tuple(sorted(lab.annotator for lab in judged if not lab.relevant))
-            latest = max(judged, key=lambda lab: lab.updated_at)
-            out.append(Consensus(text, image_id, latest.image_path, majority(len(yes), len(no)), yes, no, latest.updated_at))
-        return out
+        return consensus_by_image(self.labels(query))
 
     def set_query_info(self, query: str, *, supercategory: str = "", category: str = "", iconic_group: str = "") -> QueryInfo:
         """Set the benchmark columns of a query (registering it if it has no labels yet)."""
         text = _query_key(query)
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO queries (query_text, supercategory, category, iconic_group) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (query_text) DO UPDATE SET supercategory = excluded.supercategory, "
@@ -198,12 +189,13 @@ class LabelStore:
         with self._read() as conn:
             return _select_queries(conn)
 
-    def snapshot(self) -> tuple[list[QueryInfo], list[Label]]:
-        """Every query and every judgement as of one moment (one read transaction), for a backup."""
+    def snapshot(self, query: str | None = None) -> tuple[list[QueryInfo], list[Label]]:
+        """Every query and every judgement (or one query's) as of one moment (one read transaction):
+        a backup, or an export whose files must agree while others keep labelling."""
         with self._read() as conn:
             conn.execute("BEGIN")
             try:
-                return _select_queries(conn), _select_labels(conn, None, None)
+                return _select_queries(conn), _select_labels(conn, None if query is None else _query_key(query), None)
             finally:
                 conn.execute("COMMIT")
 
@@ -217,7 +209,7 @@ class LabelStore:
         """
         result = Merge()
         now = time.time()
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             for info in sorted(queries, key=lambda q: q.query_id):
                 self._merge_query(conn, info, result)
             for lab in labels:
@@ -267,11 +259,19 @@ class LabelStore:
             _consensus_function(conn)
             yield conn
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self.db.transaction() as conn:
-            _consensus_function(conn)
-            yield conn
+
+def consensus_by_image(judged: Iterable[Label]) -> list[Consensus]:
+    """Judgements grouped per (query, image), in the order first met: the consensus and who judged it which way."""
+    grouped: dict[tuple[str, str], list[Label]] = {}
+    for lab in judged:
+        grouped.setdefault((lab.query_text, lab.image_id), []).append(lab)
+    out = []
+    for (text, image_id), labs in grouped.items():
+        yes = tuple(sorted(lab.annotator for lab in labs if lab.relevant))
+        no = tuple(sorted(lab.annotator for lab in labs if not lab.relevant))
+        latest = max(labs, key=lambda lab: lab.updated_at)
+        out.append(Consensus(text, image_id, latest.image_path, majority(len(yes), len(no)), yes, no, latest.updated_at))
+    return out
 
 
 def consensus_of(votes: Iterable[bool]) -> bool | None:

@@ -43,13 +43,13 @@ def export_labels(state: State, query: Annotated[str | None, Query(max_length=MA
 
 @router.get("/benchmark/queries.csv", response_class=Response, responses=_CSV, summary="Benchmark queries (INQUIRE columns)")
 def export_queries(state: State) -> Response:
-    queries, _ = benchmark_frames(state.labels)
+    queries, _ = benchmark_frames(*state.labels.snapshot())
     return _download(queries.to_csv(index=False), "queries.csv")
 
 
 @router.get("/benchmark/annotations.csv", response_class=Response, responses=_CSV, summary="Benchmark annotations (INQUIRE columns)")
 def export_annotations(state: State) -> Response:
-    _, annotations = benchmark_frames(state.labels)
+    _, annotations = benchmark_frames(*state.labels.snapshot())
     return _download(annotations.to_csv(index=False), "annotations.csv")
 
 
@@ -63,7 +63,7 @@ def export_benchmark(state: State) -> Response:
 @router.get("/agreement.csv", response_class=Response, responses=_CSV,
             summary="How far the judges agreed: Cohen's or Fleiss' kappa per query, overall and per pair of judges")
 def export_agreement(state: State) -> Response:
-    return _download(agreement_frame(state.labels).to_csv(index=False), "agreement.csv")
+    return _download(agreement_frame(*state.labels.snapshot()).to_csv(index=False), "agreement.csv")
 
 
 @router.get("/audit.csv", response_class=Response, responses=_CSV, summary="Every change of a judgement: who, when, before, after")

@@ -77,7 +77,7 @@ async function search(event, refine = false) {
     $("tools").hidden = false;
     if (window.inquireGeo) window.inquireGeo.update(body);
     $("refine").disabled = !current;
-    if (current) loadQueryInfo(data.query);
+    if (current && document.body.dataset.role !== "viewer") loadQueryInfo(data.query); // viewers may not read query details
   } catch (err) {
     $("status").textContent = "";
     showError(err.message);
