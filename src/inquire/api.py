@@ -64,9 +64,7 @@ def evaluate_rerank(
 
     model = _named(model, name, options.get("score_cache"))
     settings = _task_settings(run_rerank, options)
-    if k is not None:
-        settings["k"] = k
-    return _said(run_rerank(model, split, data_dir=data_dir, queries_path=queries_path, out_dir=out_dir, **settings))
+    return _said(run_rerank(model, split, data_dir=data_dir, queries_path=queries_path, k=k, out_dir=out_dir, **settings))
 
 
 def evaluate_fullrank(
@@ -133,10 +131,9 @@ def evaluate_run(
     from .tasks.evaluate import evaluate_run as run_evaluate
     from .tasks.results import RunResult
 
-    extra = {"k": k} if k is not None else {}
     out, summary, per_query = run_evaluate(
-        run, task=task, split=split, data_dir=data_dir, queries_path=queries_path, out_dir=out_dir,
-        annotations_path=annotations_path, name=name, **extra,
+        run, task=task, split=split, data_dir=data_dir, queries_path=queries_path, k=k, out_dir=out_dir,
+        annotations_path=annotations_path, name=name,
     )
     return RunResult(out, summary, per_query, None)
 
