@@ -189,6 +189,8 @@ def test_what_is_not_a_model_is_told_so():
         inquire.create_embedder("open_clip:ViT-B-32/openai", name="mine")
     with pytest.raises(InquireError, match="name= names a model object"):
         inquire.evaluate_rerank("open_clip:ViT-B-32/openai", name="mine")
+    with pytest.raises(InquireError, match="NoneType is not a model"):
+        inquire.search("a frog", "my-embeddings", name="mine")  # a name for no object is refused, not dropped
     with pytest.raises(InquireError, match="object:fixed names a model object from Python.*pass the object"):
         inquire.create_embedder("object:fixed")
     with pytest.raises(InquireError, match=r"template do not apply to the Fixed object"):

@@ -200,7 +200,7 @@ def search(
 
     wanted = parse_filters(filters or {})
     queries = [query] if isinstance(query, (str, Path, Image.Image)) else list(query)
-    model = _named(model, name, None) if model is not None else None
+    model = _named(model, name, None)  # name= without a model object is refused, never dropped
     engine = SearchEngine(ServeConfig(embeddings=Path(embeddings), model=model, index=Path(index) if index else None,
                                       device=device, text_runtime="torch"))
     tables = []
