@@ -102,8 +102,8 @@ def test_an_object_without_a_name_is_not_cached_and_says_so(open_clip_spec, rera
     calls = model.calls
     second = inquire.evaluate_rerank(model, out_dir=tmp_path / "b", **rerank_args)
     assert model.calls > calls and second.summary["n_images_embedded"] == first.summary["n_images_embedded"]
-    cache = Path(os.environ["INQUIRE_CACHE_DIR"]) / "embeddings"
-    assert not any("OpenClipObject" in p.name for p in cache.iterdir())
+    cache = Path(os.environ["INQUIRE_CACHE_DIR"]) / "embeddings"  # absent when no earlier test cached anything
+    assert not any("OpenClipObject" in p.name for p in cache.glob("*"))
 
 
 def test_a_reranker_object_gets_the_numbers_of_the_clip_spec(open_clip_spec, rerank_args, tmp_path, capsys):
@@ -189,6 +189,8 @@ def test_what_is_not_a_model_is_told_so():
         inquire.create_embedder("open_clip:ViT-B-32/openai", name="mine")
     with pytest.raises(InquireError, match="name= names a model object"):
         inquire.evaluate_rerank("open_clip:ViT-B-32/openai", name="mine")
+    with pytest.raises(InquireError, match="NoneType is not a model"):
+        inquire.search("a frog", "my-embeddings", name="mine")  # a name for no object is refused, not dropped
     with pytest.raises(InquireError, match="object:fixed names a model object from Python.*pass the object"):
         inquire.create_embedder("object:fixed")
     with pytest.raises(InquireError, match=r"template do not apply to the Fixed object"):

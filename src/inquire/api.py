@@ -64,9 +64,7 @@ def evaluate_rerank(
 
     model = _named(model, name, options.get("score_cache"))
     settings = _task_settings(run_rerank, options)
-    if k is not None:
-        settings["k"] = k
-    return _said(run_rerank(model, split, data_dir=data_dir, queries_path=queries_path, out_dir=out_dir, **settings))
+    return _said(run_rerank(model, split, data_dir=data_dir, queries_path=queries_path, k=k, out_dir=out_dir, **settings))
 
 
 def evaluate_fullrank(
@@ -133,10 +131,9 @@ def evaluate_run(
     from .tasks.evaluate import evaluate_run as run_evaluate
     from .tasks.results import RunResult
 
-    extra = {"k": k} if k is not None else {}
     out, summary, per_query = run_evaluate(
-        run, task=task, split=split, data_dir=data_dir, queries_path=queries_path, out_dir=out_dir,
-        annotations_path=annotations_path, name=name, **extra,
+        run, task=task, split=split, data_dir=data_dir, queries_path=queries_path, k=k, out_dir=out_dir,
+        annotations_path=annotations_path, name=name,
     )
     return RunResult(out, summary, per_query, None)
 
@@ -203,7 +200,7 @@ def search(
 
     wanted = parse_filters(filters or {})
     queries = [query] if isinstance(query, (str, Path, Image.Image)) else list(query)
-    model = _named(model, name, None) if model is not None else None
+    model = _named(model, name, None)  # name= without a model object is refused, never dropped
     engine = SearchEngine(ServeConfig(embeddings=Path(embeddings), model=model, index=Path(index) if index else None,
                                       device=device, text_runtime="torch"))
     tables = []
