@@ -269,3 +269,13 @@ def test_cli_prints_user_errors_without_traceback(tmp_path, fixture):
     )
     assert proc.returncode == 2, proc.stderr
     assert "img_emb_1.npy" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_reranker_options_without_a_reranker_are_refused(tmp_path, open_clip_spec, fixture):
+    """--template, --fuse, --api-base … configure the second stage: without --rerank they would do nothing, so they are refused."""
+    base = ["fullrank", "--model", open_clip_spec, "--embeddings", str(fixture["folder"]), "--queries", str(fixture["queries_csv"]),
+            "--annotations", str(fixture["annotations_csv"]), "--out", str(tmp_path / "o"), "--device", "cpu"]
+    for extra in (["--api-base", "http://127.0.0.1:9/v1"], ["--fuse", open_clip_spec]):
+        msg = _error([*base, *extra])
+        assert "no reranker was given" in msg and "--rerank SPEC" in msg
+    assert not (tmp_path / "o").exists()

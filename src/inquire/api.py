@@ -96,8 +96,6 @@ def evaluate_fullrank(
 
     model = _named(model, name, options.get("score_cache"))
     settings = _task_settings(run_fullrank, options)
-    if rerank is None and settings.get("scorer_options"):
-        raise InquireError(f"Option(s) {', '.join(settings['scorer_options'])} do not apply: no reranker (rerank=) was given.")
     if from_k is not None:
         settings["from_k"] = from_k
     return _said(run_fullrank(

@@ -79,6 +79,11 @@ def run_fullrank(
     split = canonical_split(split)
     if k < 1 or (rerank is not None and from_k < k):
         raise InquireError(f"--k must be at least 1 and --from-k ({from_k}) at least --k ({k}).")
+    if rerank is None and scorer_options:
+        raise InquireError(
+            f"Option(s) {', '.join(sorted(scorer_options))} configure the second stage's reranker, but no reranker was "
+            "given: add --rerank SPEC (rerank= in Python), or leave them out."
+        )
     images_root = _images_root(images) if rerank is not None else None
     clock = Stopwatch()
     if embeddings is None:
