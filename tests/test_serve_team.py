@@ -128,6 +128,17 @@ def test_every_route_declares_its_role_and_refuses_the_unidentified(team):
             assert status == 401, (method, path, status)
 
 
+def test_websocket_connections_are_refused_even_with_a_token(team):
+    """No route takes a WebSocket; the gate closes every one (policy violation) instead of passing it on unchecked."""
+    from starlette.websockets import WebSocketDisconnect
+
+    for headers in ({}, _as(team, "ada")):
+        with pytest.raises(WebSocketDisconnect) as closed:
+            with team.client.websocket_connect("/api/search", headers=headers):
+                pass
+        assert closed.value.code == 1008
+
+
 def test_roles_decide_what_each_person_may_do(team):
     c = team.client
     row = _rows(team, "vic", "a bird on a branch")[0]
